@@ -1,0 +1,372 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+	"unicode/utf8"
+)
+
+// Reason is a bounded classification of why an input was rejected. It is used as a metric label and a dead-letter
+// header, so it must stay a small fixed set.
+type Reason string
+
+// Rejection reasons.
+const (
+	ReasonMalformedJSON   Reason = "malformed_json"
+	ReasonInvalidUTF8     Reason = "invalid_utf8"
+	ReasonOversized       Reason = "oversized"
+	ReasonSpecVersion     Reason = "unsupported_specversion"
+	ReasonUnknownType     Reason = "unknown_type"
+	ReasonMissingField    Reason = "missing_field"
+	ReasonWrongType       Reason = "wrong_type"
+	ReasonInvalidTime     Reason = "invalid_time"
+	ReasonNegativeAmount  Reason = "negative_amount"
+	ReasonInvalidValue    Reason = "invalid_value"
+	ReasonUnsupportedMode Reason = "unsupported_content_mode"
+)
+
+// Error is a validation failure. Its message names the field path and the reason, e.g. "data.amount: must be >= 0".
+type Error struct {
+	Reason Reason
+	Field  string // JSON path such as "data.amount"; empty when the whole message is at fault
+	Detail string
+}
+
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return e.Detail
+	}
+	return e.Field + ": " + e.Detail
+}
+
+// ReasonOf returns the Reason of err if it is (or wraps) an *Error, else "".
+func ReasonOf(err error) Reason {
+	var ve *Error
+	if errors.As(err, &ve) {
+		return ve.Reason
+	}
+	return ""
+}
+
+func fail(r Reason, field, format string, args ...any) *Error {
+	return &Error{Reason: r, Field: field, Detail: fmt.Sprintf(format, args...)}
+}
+
+// fieldKind is the JSON shape a data field must have.
+type fieldKind int
+
+const (
+	kString fieldKind = iota
+	kNullableString
+	kNumber
+	kStringArray
+)
+
+type field struct {
+	name     string
+	kind     fieldKind
+	required bool
+}
+
+// schema lists each type's data fields exactly as in DESIGN.md; required fields first.
+var schema = map[string][]field{
+	UserUpserted:       {{"user_id", kString, true}, {"name", kString, false}, {"email", kString, false}, {"title", kString, false}},
+	UserManagerChanged: {{"user_id", kString, true}, {"manager_id", kNullableString, true}},
+	UserDeactivated:    {{"user_id", kString, true}},
+	DealCreated: {{"deal_id", kString, true}, {"owner_id", kString, true}, {"name", kString, false},
+		{"amount", kNumber, false}, {"currency", kString, false}, {"stage", kString, false}},
+	DealOwnerChanged: {{"deal_id", kString, true}, {"owner_id", kString, true},
+		{"previous_owner_id", kString, false}, {"changed_by", kString, false}},
+	DealStageChanged:  {{"deal_id", kString, true}, {"stage", kString, true}, {"previous_stage", kString, false}},
+	DealAmountChanged: {{"deal_id", kString, true}, {"amount", kNumber, true}, {"currency", kString, false}},
+	DealClosed: {{"deal_id", kString, true}, {"outcome", kString, true}, {"amount", kNumber, false},
+		{"currency", kString, false}},
+	DealReopened: {{"deal_id", kString, true}},
+	DealDeleted:  {{"deal_id", kString, true}},
+	ActivityLogged: {{"activity_id", kString, true}, {"kind", kString, true}, {"actor_id", kString, true},
+		{"subject_user_ids", kStringArray, true}, {"deal_id", kString, false}, {"duration_minutes", kNumber, false}},
+}
+
+// identifiers are fields that name an entity; they must not be empty when present.
+var identifiers = map[string]bool{
+	"user_id": true, "manager_id": true, "deal_id": true, "owner_id": true, "previous_owner_id": true,
+	"changed_by": true, "activity_id": true, "actor_id": true, "kind": true, "stage": true,
+}
+
+// Decode parses and strictly validates one structured-mode CloudEvents JSON document.
+// Every failure is an *Error whose Reason classifies it.
+func Decode(raw []byte) (Event, error) {
+	var ev Event
+	if !utf8.Valid(raw) {
+		return ev, fail(ReasonInvalidUTF8, "", "message is not valid UTF-8")
+	}
+	var top map[string]json.RawMessage
+	if err := strictUnmarshal(raw, &top); err != nil || top == nil {
+		if err == nil {
+			err = errors.New("not a JSON object")
+		}
+		return ev, fail(ReasonMalformedJSON, "", "malformed JSON: %v", err)
+	}
+	var spec string
+	if err := requiredString(top, "specversion", &spec); err != nil {
+		return ev, err
+	}
+	if spec != SpecVersion {
+		return ev, fail(ReasonSpecVersion, "specversion", "must be %q, got %q", SpecVersion, spec)
+	}
+	for _, a := range []struct {
+		name string
+		dst  *string
+	}{{"id", &ev.ID}, {"source", &ev.Source}, {"type", &ev.Type}} {
+		if err := requiredString(top, a.name, a.dst); err != nil {
+			return ev, err
+		}
+	}
+	fields, ok := schema[ev.Type]
+	if !ok {
+		return ev, fail(ReasonUnknownType, "type", "unknown event type %q", ev.Type)
+	}
+	var ts string
+	if err := requiredString(top, "time", &ts); err != nil {
+		return ev, err
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return ev, fail(ReasonInvalidTime, "time", "not an RFC 3339 timestamp: %q", ts)
+	}
+	ev.Time = t.UTC()
+	if ct, ok := top["datacontenttype"]; ok {
+		var s string
+		if json.Unmarshal(ct, &s) != nil || (s != "application/json" && s != "") {
+			return ev, fail(ReasonUnsupportedMode, "datacontenttype", "must be application/json")
+		}
+	}
+	if _, ok := top["data_base64"]; ok {
+		return ev, fail(ReasonUnsupportedMode, "data_base64", "binary data is not supported; send data as a JSON object")
+	}
+	rawData, ok := top["data"]
+	if !ok || isNull(rawData) {
+		return ev, fail(ReasonMissingField, "data", "required")
+	}
+	var data map[string]json.RawMessage
+	if err := json.Unmarshal(rawData, &data); err != nil {
+		return ev, fail(ReasonWrongType, "data", "must be an object")
+	}
+	for _, f := range fields {
+		if err := decodeField(data, f, &ev.Data); err != nil {
+			return ev, err
+		}
+	}
+	return ev, Validate(ev)
+}
+
+// Validate checks the rules that do not depend on JSON shape. Decode calls it; producers call it before sending.
+func Validate(ev Event) error {
+	if ev.ID == "" {
+		return fail(ReasonMissingField, "id", "must not be empty")
+	}
+	if ev.Source == "" {
+		return fail(ReasonMissingField, "source", "must not be empty")
+	}
+	if _, ok := schema[ev.Type]; !ok {
+		return fail(ReasonUnknownType, "type", "unknown event type %q", ev.Type)
+	}
+	if ev.Time.IsZero() {
+		return fail(ReasonInvalidTime, "time", "required")
+	}
+	d := ev.Data
+	for _, f := range schema[ev.Type] {
+		if f.required && f.kind == kString && stringField(d, f.name) == "" {
+			return fail(ReasonMissingField, "data."+f.name, "required")
+		}
+	}
+	if d.Amount != nil && *d.Amount < 0 {
+		return fail(ReasonNegativeAmount, "data.amount", "must be >= 0")
+	}
+	if d.DurationMinutes != nil && *d.DurationMinutes < 0 {
+		return fail(ReasonInvalidValue, "data.duration_minutes", "must be >= 0")
+	}
+	switch ev.Type {
+	case DealClosed:
+		if d.Outcome != OutcomeWon && d.Outcome != OutcomeLost {
+			return fail(ReasonInvalidValue, "data.outcome", "must be %q or %q, got %q", OutcomeWon, OutcomeLost, d.Outcome)
+		}
+	case DealAmountChanged:
+		if d.Amount == nil {
+			return fail(ReasonMissingField, "data.amount", "required")
+		}
+	case UserManagerChanged:
+		if d.ManagerID != nil && *d.ManagerID == d.UserID {
+			return fail(ReasonInvalidValue, "data.manager_id", "a user cannot be their own manager")
+		}
+	case ActivityLogged:
+		if len(d.SubjectUserIDs) == 0 {
+			return fail(ReasonMissingField, "data.subject_user_ids", "must name at least one user")
+		}
+		if i := slices.Index(d.SubjectUserIDs, ""); i >= 0 {
+			return fail(ReasonInvalidValue, fmt.Sprintf("data.subject_user_ids[%d]", i), "must not be empty")
+		}
+	}
+	return nil
+}
+
+func decodeField(data map[string]json.RawMessage, f field, d *Data) error {
+	path := "data." + f.name
+	raw, present := data[f.name]
+	if !present || (isNull(raw) && f.kind != kNullableString) {
+		if f.required {
+			return fail(ReasonMissingField, path, "required")
+		}
+		return nil
+	}
+	switch f.kind {
+	case kString, kNullableString:
+		if isNull(raw) { // only reachable for kNullableString: explicit null means "no manager"
+			return nil
+		}
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return fail(ReasonWrongType, path, "must be a string")
+		}
+		if s == "" && identifiers[f.name] {
+			return fail(ReasonMissingField, path, "must not be empty")
+		}
+		setString(d, f.name, s)
+	case kNumber:
+		var n float64
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return fail(ReasonWrongType, path, "must be a number")
+		}
+		switch f.name {
+		case "amount":
+			d.Amount = &n
+		case "duration_minutes":
+			d.DurationMinutes = &n
+		}
+	case kStringArray:
+		var ss []string
+		if json.Unmarshal(raw, &ss) != nil {
+			return fail(ReasonWrongType, path, "must be an array of strings")
+		}
+		d.SubjectUserIDs = ss
+	}
+	return nil
+}
+
+func setString(d *Data, name, v string) {
+	switch name {
+	case "user_id":
+		d.UserID = v
+	case "name":
+		d.Name = v
+	case "email":
+		d.Email = v
+	case "title":
+		d.Title = v
+	case "manager_id":
+		d.ManagerID = &v
+	case "deal_id":
+		d.DealID = v
+	case "owner_id":
+		d.OwnerID = v
+	case "previous_owner_id":
+		d.PreviousOwnerID = v
+	case "changed_by":
+		d.ChangedBy = v
+	case "stage":
+		d.Stage = v
+	case "previous_stage":
+		d.PreviousStage = v
+	case "currency":
+		d.Currency = v
+	case "outcome":
+		d.Outcome = v
+	case "activity_id":
+		d.ActivityID = v
+	case "kind":
+		d.Kind = v
+	case "actor_id":
+		d.ActorID = v
+	}
+}
+
+func stringField(d Data, name string) string {
+	switch name {
+	case "user_id":
+		return d.UserID
+	case "deal_id":
+		return d.DealID
+	case "owner_id":
+		return d.OwnerID
+	case "stage":
+		return d.Stage
+	case "outcome":
+		return d.Outcome
+	case "activity_id":
+		return d.ActivityID
+	case "kind":
+		return d.Kind
+	case "actor_id":
+		return d.ActorID
+	}
+	return "set" // fields without a required-string rule
+}
+
+func requiredString(top map[string]json.RawMessage, name string, dst *string) error {
+	raw, ok := top[name]
+	if !ok || isNull(raw) {
+		return fail(ReasonMissingField, name, "required")
+	}
+	if json.Unmarshal(raw, dst) != nil {
+		return fail(ReasonWrongType, name, "must be a string")
+	}
+	if *dst == "" {
+		return fail(ReasonMissingField, name, "must not be empty")
+	}
+	return nil
+}
+
+func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
+
+// strictUnmarshal rejects trailing data after the JSON value, which json.Unmarshal also does; kept separate so the
+// rule is explicit.
+func strictUnmarshal(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
+}
+
+// Encode renders ev as a structured-mode CloudEvents JSON document. It validates first so producers cannot emit what
+// consumers would dead-letter.
+func Encode(ev Event) ([]byte, error) {
+	if err := Validate(ev); err != nil {
+		return nil, err
+	}
+	type wire struct {
+		SpecVersion     string `json:"specversion"`
+		ID              string `json:"id"`
+		Source          string `json:"source"`
+		Type            string `json:"type"`
+		Time            string `json:"time"`
+		DataContentType string `json:"datacontenttype"`
+		Data            any    `json:"data"`
+	}
+	var data any = ev.Data
+	if ev.Type == UserManagerChanged && ev.Data.ManagerID == nil {
+		// manager_id is required but nullable: omitempty would drop the explicit null.
+		data = struct {
+			UserID    string  `json:"user_id"`
+			ManagerID *string `json:"manager_id"`
+		}{ev.Data.UserID, nil}
+	}
+	return json.Marshal(wire{SpecVersion, ev.ID, ev.Source, ev.Type, ev.Time.UTC().Format(time.RFC3339Nano), "application/json", data})
+}

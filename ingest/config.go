@@ -1,0 +1,158 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults of Config.
+const (
+	DefaultGroupID         = "leadthrough-ingest"
+	DefaultTopic           = "crm.events"
+	DefaultDLQSuffix       = ".dlq"
+	DefaultBatchSize       = 5000
+	DefaultFlushInterval   = time.Second
+	DefaultMaxMessageBytes = 1 << 20
+)
+
+// ErrNoBrokers is returned by Run when Config.Brokers is empty.
+var ErrNoBrokers = errors.New("ingest: no Kafka brokers configured")
+
+// Topic is a topic to consume and the decoder for its message values.
+type Topic struct {
+	// Name is the Kafka topic. Its dead letters go to Name + Config.DLQSuffix.
+	Name string
+	// Decoder decodes the topic's message values.
+	//
+	// Default: CloudEvents.
+	Decoder Decoder
+}
+
+// Config configures Run. Only Brokers is required.
+type Config struct {
+	// Brokers are the bootstrap addresses (host:port) of the Kafka cluster.
+	//
+	// Required; Run returns ErrNoBrokers without them.
+	Brokers []string
+
+	// GroupID is the consumer group. Workers with the same GroupID share the topics' partitions; committed offsets
+	// belong to the group. The first run of a new group reads every topic from the earliest offset, so nothing
+	// produced before the first worker started is missed.
+	//
+	// Default: "leadthrough-ingest" (DefaultGroupID).
+	GroupID string
+
+	// Topics are the topics to consume, each with its decoder. A topic that does not exist yet is created through
+	// the broker's automatic topic creation when the broker allows it; otherwise Run waits for it.
+	//
+	// Default: [{Name: "crm.events", Decoder: CloudEvents}].
+	Topics []Topic
+
+	// DLQSuffix names each topic's dead-letter topic: <topic><DLQSuffix>. Dead-letter topics are created
+	// automatically on first use when the broker allows it.
+	//
+	// Default: ".dlq" (DefaultDLQSuffix).
+	DLQSuffix string
+
+	// BatchSize is the number of events (plus dead letters) after which the current batch is written and
+	// committed. A message is never split across batches, so a fanned-out message may overshoot it.
+	//
+	// Default: 5000 (DefaultBatchSize).
+	BatchSize int
+
+	// FlushInterval bounds how long a non-empty batch waits for more messages: it is written at the latest this
+	// long after its first message arrived. See BatchSize.
+	//
+	// Default: 1s (DefaultFlushInterval).
+	FlushInterval time.Duration
+
+	// MaxMessageBytes is the largest message value that is decoded; a larger one is dead-lettered with reason
+	// "oversized" without being decoded. The consumer's fetch size is derived from it.
+	//
+	// Default: 1 MiB (DefaultMaxMessageBytes).
+	MaxMessageBytes int
+
+	// Logger receives the worker's structured logs: startup, shutdown, and every failed write or commit at WARN.
+	// Nothing is logged per message.
+	//
+	// Default: slog.Default().
+	Logger *slog.Logger
+
+	// Metrics, if set, receives the worker's metrics. See NewMetrics.
+	//
+	// Default: nil (metrics are kept but not exported).
+	Metrics *Metrics
+}
+
+// withDefaults returns cfg with every zero field set to its default, or an error if cfg cannot work.
+func (cfg Config) withDefaults() (Config, error) {
+	if len(cfg.Brokers) == 0 {
+		return cfg, ErrNoBrokers
+	}
+	if cfg.GroupID == "" {
+		cfg.GroupID = DefaultGroupID
+	}
+	if len(cfg.Topics) == 0 {
+		cfg.Topics = []Topic{{Name: DefaultTopic, Decoder: CloudEvents}}
+	} else {
+		cfg.Topics = append([]Topic(nil), cfg.Topics...) // never write to the caller's slice
+	}
+	if cfg.DLQSuffix == "" {
+		cfg.DLQSuffix = DefaultDLQSuffix
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = DefaultFlushInterval
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+
+	names := make(map[string]bool, len(cfg.Topics))
+	for i := range cfg.Topics {
+		t := &cfg.Topics[i]
+		if t.Name == "" {
+			return cfg, fmt.Errorf("ingest: topic %d has no name", i)
+		}
+		if names[t.Name] {
+			return cfg, fmt.Errorf("ingest: topic %q is listed twice", t.Name)
+		}
+		names[t.Name] = true
+		if t.Decoder == nil {
+			t.Decoder = CloudEvents
+		}
+	}
+	for _, t := range cfg.Topics {
+		if names[t.Name+cfg.DLQSuffix] {
+			// Dead letters would be consumed again and dead-lettered again, forever.
+			return cfg, fmt.Errorf("ingest: dead-letter topic %q of %q is also consumed", t.Name+cfg.DLQSuffix, t.Name)
+		}
+	}
+	return cfg, nil
+}
+
+func (cfg Config) topicNames() []string {
+	names := make([]string, len(cfg.Topics))
+	for i, t := range cfg.Topics {
+		names[i] = t.Name
+	}
+	return names
+}
+
+func (cfg Config) dlqTopicNames() []string {
+	names := make([]string, len(cfg.Topics))
+	for i, t := range cfg.Topics {
+		names[i] = t.Name + cfg.DLQSuffix
+	}
+	return names
+}

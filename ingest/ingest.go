@@ -1,0 +1,75 @@
+// Package ingest is the worker that moves CRM events from Kafka into storage: a consumer group reads the topics,
+// each message is decoded and validated into canonical events, events are written to a Sink in batches, and a
+// message's offset is committed only after its events were written (the Sink deduplicates by (source, id)). Bad
+// input is data, not an error: it goes to the topic's dead-letter topic with the reason and the original
+// topic/partition/offset in headers, is counted, and never stops or blocks a partition.
+//
+// The stages are seams in the manner of Benthos: the input (a kafka-go consumer group reader whose ack is the
+// offset commit), the processor (a Decoder per topic, then event.Validate), and the outputs (the Sink for events,
+// a kafka-go writer for dead letters).
+//
+// Delivery is at least once for events and dead letters alike: a batch that was not committed (a crash, a stop, a
+// rebalance) is read again. It must never commit an offset whose events and dead letters are not safely written,
+// never skip a batch the Sink rejected, and never log per message. It knows nothing of ClickHouse: the Sink is implemented elsewhere.
+package ingest
+
+import (
+	"context"
+
+	"github.com/leadthrough/leadthrough/event"
+)
+
+// Record is one decoded event with where it came from.
+type Record struct {
+	Event     event.Event
+	Topic     string
+	Partition int
+	Offset    int64
+}
+
+// Sink stores a batch durably. A nil error means the batch is safe and its offsets may be committed. Must be
+// idempotent by (source, id): batches can be redelivered.
+//
+// A failed Write is retried with the very same batch until it succeeds or the worker stops, so an error should
+// mean "nothing or only part of it is stored". Write must not modify batch or keep it after returning: the worker
+// reuses its memory for the next batch. Write is never called with an empty batch.
+type Sink interface {
+	Write(ctx context.Context, batch []Record) error
+}
+
+// Decoder turns one message value into zero or more canonical events (a vendor payload may fan out), or an error
+// (any error is dead-lettered; use event.ReasonOf for the reason label, "decode_error" if none).
+//
+// The worker validates every returned event with event.Validate, so a decoder that emits an event breaking the
+// contract dead-letters its message instead of storing it. Name goes into the leadthrough-decoder header of dead
+// letters. Decode is called from one goroutine per worker and must not keep value.
+type Decoder interface {
+	Name() string
+	Decode(value []byte) ([]event.Event, error)
+}
+
+// CloudEvents is the default Decoder: one structured-mode CloudEvents 1.0 JSON event per message (event.Decode).
+var CloudEvents Decoder = cloudEvents{}
+
+type cloudEvents struct{}
+
+func (cloudEvents) Name() string { return "cloudevents" }
+
+func (cloudEvents) Decode(value []byte) ([]event.Event, error) {
+	ev, err := event.Decode(value)
+	if err != nil {
+		return nil, err
+	}
+	return []event.Event{ev}, nil
+}
+
+// ReasonDecodeError is the dead-letter reason of a Decoder error that carries no event.Reason.
+const ReasonDecodeError event.Reason = "decode_error"
+
+// reasonOf is the bounded label for a rejected message.
+func reasonOf(err error) event.Reason {
+	if r := event.ReasonOf(err); r != "" {
+		return r
+	}
+	return ReasonDecodeError
+}

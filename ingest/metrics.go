@@ -1,0 +1,87 @@
+package ingest
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the worker's Prometheus metrics; Metrics is itself a prometheus.Collector of all of them. Labels are bounded: topics come from the configuration, types from
+// the event contract, reasons from event.Reason; nothing per deal or per rep.
+type Metrics struct {
+	messages              *prometheus.CounterVec
+	events                *prometheus.CounterVec
+	deadLetters           *prometheus.CounterVec
+	batches               prometheus.Counter
+	writeErrors           prometheus.Counter
+	deadLetterWriteErrors prometheus.Counter
+	commitErrors          prometheus.Counter
+	batchWriteDuration    prometheus.Histogram
+	lastCommit            prometheus.Gauge
+}
+
+// NewMetrics creates the worker's metrics and registers them on reg; a nil reg keeps them unregistered. It panics
+// if they are already registered on reg, like prometheus.MustRegister. One Metrics may be shared by several
+// workers of one process.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadthrough_ingest_messages_total",
+			Help: "Kafka messages consumed, by topic, including redeliveries and messages that were dead-lettered.",
+		}, []string{"topic"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadthrough_ingest_events_total",
+			Help: "Canonical events written to the sink, by event type. Redelivered events count again.",
+		}, []string{"type"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadthrough_ingest_dead_letters_total",
+			Help: "Messages written to a dead-letter topic, by original topic and rejection reason.",
+		}, []string{"topic", "reason"}),
+		batches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadthrough_ingest_batches_total",
+			Help: "Batches of events written to the sink successfully.",
+		}),
+		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadthrough_ingest_write_errors_total",
+			Help: "Failed sink writes; each failure is retried with the same batch and nothing is committed past it.",
+		}),
+		deadLetterWriteErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadthrough_ingest_dead_letter_write_errors_total",
+			Help: "Failed dead-letter topic writes; each failure is retried and nothing is committed past it.",
+		}),
+		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadthrough_ingest_commit_errors_total",
+			Help: "Failed offset commits after a successful write; retried, the batch may be redelivered.",
+		}),
+		batchWriteDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "leadthrough_ingest_batch_write_duration_seconds",
+			Help:    "Duration of each sink write attempt, successful or not.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14), // 5ms … 41s
+		}),
+		lastCommit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "leadthrough_ingest_last_commit_timestamp_seconds",
+			Help: "Unix time of the last successful offset commit.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m)
+	}
+	return m
+}
+
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.messages, m.events, m.deadLetters, m.batches, m.writeErrors,
+		m.deadLetterWriteErrors, m.commitErrors, m.batchWriteDuration, m.lastCommit}
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.collectors() {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.collectors() {
+		c.Collect(ch)
+	}
+}

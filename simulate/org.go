@@ -1,0 +1,381 @@
+package simulate
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/leadthrough/leadthrough/event"
+)
+
+// styleParams are the behaviours that make a style show in the indicators.
+type styleParams struct {
+	takeover     float64 // probability that a team deal is marked for takeover when it is created
+	takeoverWin  float64 // win probability of a deal the manager took over
+	ownPerMonth  float64 // deals the manager opens personally per 30 days
+	learnPerDay  float64 // change of a team rep's win probability per day spent in the team
+	coachingWeek float64 // probability of a coaching activity with a rep in a week it is due
+	otherWeek    float64 // probability of a non-coaching activity (call, email, joint call) with a rep per week
+}
+
+var styles = map[Style]styleParams{
+	Coach:       {takeover: 0.01, takeoverWin: 0.5, ownPerMonth: 0, learnPerDay: 0.005, coachingWeek: 0.95, otherWeek: 0.15},
+	PlayerCoach: {takeover: 0.68, takeoverWin: 0.65, ownPerMonth: 1.5, learnPerDay: -0.002, coachingWeek: 0.025, otherWeek: 0.45},
+	Balanced:    {takeover: 0.17, takeoverWin: 0.55, ownPerMonth: 0.5, learnPerDay: 0.002, coachingWeek: 0.9, otherWeek: 0.2},
+}
+
+const (
+	day            = 24 * time.Hour
+	ownDealWin     = 0.5 // win probability of a manager's own deals
+	minWin, maxWin = 0.05, 0.6
+	deleteRatio    = 0.02 // deals deleted soon after creation (duplicates, junk)
+	handoffRatio   = 0.05 // deals handed from one rep to a teammate in qualification
+	amountChange   = 0.12 // chance per late stage of an amount change
+	reopenRatio    = 0.04 // closed deals reopened and closed again
+	takeAtProposal = 0.3  // takeovers that happen in proposal rather than negotiation
+	transferAt     = 0.45 // share of the period after which one rep changes teams
+	deactivateAt   = 0.60 // share of the period after which one rep leaves
+	emailDomain    = "acme.example"
+)
+
+var (
+	stages        = []string{"prospecting", "qualification", "proposal", "negotiation"}
+	coachingKinds = event.DefaultCoachingKinds
+)
+
+type user struct {
+	id, name, email, title string
+	idx                    int // position in gen.users
+	style                  Style
+	rep                    bool
+	base                   float64   // reps: win probability at the start
+	lines                  []line    // reporting-line history, ascending
+	gone                   time.Time // deactivation time; zero while active
+	spans                  []span    // deals owned, for deal reviews
+}
+
+type line struct {
+	from time.Time
+	mgr  *user // nil: no manager
+}
+
+type span struct {
+	deal     string
+	from, to time.Time // [from, to)
+}
+
+// managerAt is u's manager at t: from the latest reporting-line change at or before t; nil once u has left.
+func (u *user) managerAt(t time.Time) *user {
+	if !u.gone.IsZero() && !t.Before(u.gone) {
+		return nil
+	}
+	var m *user
+	for _, l := range u.lines {
+		if l.from.After(t) {
+			break
+		}
+		m = l.mgr
+	}
+	return m
+}
+
+// activeAt tells whether u is on the books at t: synced and not yet deactivated.
+func (u *user) activeAt(t time.Time) bool {
+	return len(u.lines) > 0 && !u.lines[0].from.After(t) && (u.gone.IsZero() || t.Before(u.gone))
+}
+
+// openDealAt returns a deal u owns that is open at t, or "".
+func (u *user) openDealAt(t time.Time) string {
+	for _, s := range slices.Backward(u.spans) {
+		if !s.from.After(t) && t.Before(s.to) {
+			return s.deal
+		}
+	}
+	return ""
+}
+
+type gen struct {
+	cfg        Config
+	rng        *rand.Rand
+	start, end time.Time
+	synced     time.Time // the initial sync's last event
+	items      []item
+	users      []*user
+	head       *user
+	managers   []*user
+	reps       []*user
+	acc        map[string]float64 // error-diffusion accumulators, by series
+	deals      int
+}
+
+func newGen(cfg Config) *gen {
+	return &gen{
+		cfg:   cfg,
+		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x1ead_7404)),
+		start: cfg.End.Add(-time.Duration(cfg.Days) * day),
+		end:   cfg.End,
+		acc:   map[string]float64{},
+	}
+}
+
+func (g *gen) add(t time.Time, typ string, d event.Data) {
+	g.items = append(g.items, item{seq: len(g.items), ev: event.Event{Source: g.cfg.Source, Type: typ, Time: t, Data: d}})
+}
+
+// uniform returns a duration of lo to hi days.
+func (g *gen) uniform(lo, hi float64) time.Duration {
+	return time.Duration((lo + g.rng.Float64()*(hi-lo)) * float64(day))
+}
+
+// work moves t forward into working hours (08:00–18:00 UTC, Monday to Friday), at whole seconds. A time moved to
+// a morning gets a random start within the first two hours, so mornings do not all begin at 08:00:00.
+func (g *gen) work(t time.Time) time.Time {
+	t = t.UTC().Truncate(time.Second)
+	for {
+		midnight := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+		weekend := t.Weekday() == time.Saturday || t.Weekday() == time.Sunday
+		switch {
+		case weekend || t.Hour() >= 18:
+			t = midnight.Add(day)
+		case t.Hour() < 8:
+			return midnight.Add(8*time.Hour + time.Duration(g.rng.IntN(2*3600))*time.Second)
+		default:
+			return t
+		}
+	}
+}
+
+// inPeriod tells whether t may carry an event: after the initial sync and no later than End.
+func (g *gen) inPeriod(t time.Time) bool { return t.After(g.synced) && !t.After(g.end) }
+
+func (g *gen) newUser(title string, n int, name [2]string) *user {
+	local := strings.ToLower(name[0] + "." + name[1])
+	if n > 0 {
+		local += fmt.Sprint(n)
+	}
+	u := &user{
+		id: userID(len(g.users) + 1), idx: len(g.users), title: title,
+		name: name[0] + " " + name[1], email: local + "@" + emailDomain,
+	}
+	g.users = append(g.users, u)
+	return u
+}
+
+// buildOrg creates the head of sales, the managers and their reps, emits the initial sync, then the mid-period
+// transfer and departure.
+func (g *gen) buildOrg() {
+	c := g.cfg
+	names := g.names(1 + c.Managers + c.Managers*c.RepsPerManager)
+	g.head = g.newUser("VP of Sales", names[0].n, names[0].name)
+	for i := range c.Managers {
+		nm := names[1+i]
+		m := g.newUser("Sales Manager", nm.n, nm.name)
+		m.style = styleCycle[i%len(styleCycle)]
+		g.managers = append(g.managers, m)
+	}
+	for i, m := range g.managers {
+		for j := range c.RepsPerManager {
+			nm := names[1+c.Managers+i*c.RepsPerManager+j]
+			r := g.newUser("Account Executive", nm.n, nm.name)
+			r.rep = true
+			r.base = 0.14 + 0.06*g.rng.Float64()
+			r.lines = []line{{mgr: m}}
+			g.reps = append(g.reps, r)
+		}
+	}
+	for _, m := range g.managers {
+		m.lines = []line{{mgr: g.head}}
+	}
+	g.head.lines = []line{{}}
+	// The initial sync: one user a second, profile then reporting line.
+	for _, u := range g.users {
+		t := g.start.Truncate(time.Second).Add(time.Minute + time.Duration(2*u.idx)*time.Second)
+		u.lines[0].from = t.Add(time.Second)
+		g.add(t, event.UserUpserted, event.Data{UserID: u.id, Name: u.name, Email: u.email, Title: u.title})
+		var mgr *string
+		if m := u.lines[0].mgr; m != nil {
+			mgr = event.Ptr(m.id)
+		}
+		g.add(u.lines[0].from, event.UserManagerChanged, event.Data{UserID: u.id, ManagerID: mgr})
+		g.synced = u.lines[0].from
+	}
+
+	var moved *user
+	if c.Managers >= 2 && c.RepsPerManager >= 2 {
+		moved = g.reps[2*c.RepsPerManager-1] // the second team's last rep joins the first team
+		t := g.work(g.start.Add(time.Duration(transferAt * float64(c.Days) * float64(day))))
+		if g.inPeriod(t) && t.After(moved.lines[0].from) {
+			moved.lines = append(moved.lines, line{from: t, mgr: g.managers[0]})
+			g.add(t, event.UserManagerChanged, event.Data{UserID: moved.id, ManagerID: event.Ptr(g.managers[0].id)})
+		}
+	}
+	t := g.work(g.start.Add(time.Duration(deactivateAt * float64(c.Days) * float64(day))))
+	team := g.managers[min(2, c.Managers-1)]
+	var members []*user
+	for _, r := range g.reps {
+		if r != moved && r.managerAt(t) == team && r.activeAt(t) {
+			members = append(members, r)
+		}
+	}
+	if len(members) >= 2 && g.inPeriod(t) {
+		leaver := members[len(members)-1]
+		leaver.gone = t
+		g.add(t, event.UserDeactivated, event.Data{UserID: leaver.id})
+	}
+}
+
+type pickedName struct {
+	name [2]string
+	n    int // > 0 when the name had to be reused; appended to the email's local part
+}
+
+// names draws n distinct full names; past the list's combinations, names repeat with a numbered email.
+func (g *gen) names(n int) []pickedName {
+	combos := len(firstNames) * len(lastNames)
+	out := make([]pickedName, 0, n)
+	for round := 0; len(out) < n; round++ {
+		for _, k := range g.rng.Perm(combos) {
+			if len(out) == n {
+				break
+			}
+			out = append(out, pickedName{[2]string{firstNames[k%len(firstNames)], lastNames[k/len(firstNames)]}, round})
+		}
+	}
+	return out
+}
+
+// skill is r's win probability at t before clamping: its starting level plus what each manager's style added or
+// took away per day spent in that manager's team.
+func (g *gen) skill(r *user, t time.Time) float64 {
+	s := r.base
+	for i, l := range r.lines {
+		to := t
+		if i+1 < len(r.lines) && r.lines[i+1].from.Before(to) {
+			to = r.lines[i+1].from
+		}
+		if l.mgr != nil && to.After(l.from) {
+			s += styles[l.mgr.style].learnPerDay * to.Sub(l.from).Hours() / 24
+		}
+	}
+	return s
+}
+
+func (g *gen) winProbability(r *user, t time.Time) float64 {
+	return min(maxWin, max(minWin, g.skill(r, t)))
+}
+
+// sizeFactor scales a rep's deal sizes with what they have learnt since the start: better reps sell bigger deals.
+func (g *gen) sizeFactor(r *user, t time.Time) float64 {
+	return min(2, max(0.5, 1+2*(g.skill(r, t)-r.base)))
+}
+
+// outcome decides whether u wins a deal it closes with probability p.
+func (g *gen) outcome(u *user, p float64) bool { return g.diffuse("win/"+u.id, p) }
+
+// diffuse draws a yes with probability p from the series named key. Error diffusion (an accumulator per series,
+// with jittered increments) keeps the number of yeses close to the sum of the probabilities, so a style's effect
+// shows in every seed and even in one 30-day window of a small team, rather than only on average.
+func (g *gen) diffuse(key string, p float64) bool {
+	a, ok := g.acc[key]
+	if !ok {
+		a = g.rng.Float64()
+	}
+	a += p * (0.7 + 0.6*g.rng.Float64())
+	yes := a >= 1
+	if yes {
+		a--
+	}
+	g.acc[key] = a
+	return yes
+}
+
+// teammate picks another rep of mgr's team who is active at t and not about to leave; nil when there is none.
+func (g *gen) teammate(of, mgr *user, t time.Time) *user {
+	var mates []*user
+	for _, r := range g.reps {
+		if r != of && r.activeAt(t) && r.managerAt(t) == mgr && (r.gone.IsZero() || t.Before(r.gone.Add(-day))) {
+			mates = append(mates, r)
+		}
+	}
+	if len(mates) == 0 {
+		return nil
+	}
+	return mates[g.rng.IntN(len(mates))]
+}
+
+// activity records an activity.logged; its activity_id is assigned once all events are in time order.
+func (g *gen) activity(t time.Time, kind string, actor *user, subjects []*user, deal string) {
+	if !g.inPeriod(t) {
+		return
+	}
+	ids := make([]string, len(subjects))
+	for i, s := range subjects {
+		ids[i] = s.id
+	}
+	d := event.Data{Kind: kind, ActorID: actor.id, SubjectUserIDs: ids, DealID: deal}
+	switch kind {
+	case "email":
+		// emails carry no duration
+	case "call":
+		d.DurationMinutes = event.Ptr(float64(5 + 5*g.rng.IntN(6)))
+	default:
+		d.DurationMinutes = event.Ptr(float64(30 + 15*g.rng.IntN(4)))
+	}
+	g.add(t, event.ActivityLogged, d)
+}
+
+// managerRoutines emits the weekly rhythm of each manager: a team meeting, then per rep a coaching activity when
+// the style calls for one and sometimes a call, email or joint call. The head of sales meets the managers weekly.
+func (g *gen) managerRoutines() {
+	monday := time.Date(g.start.Year(), g.start.Month(), g.start.Day(), 0, 0, 0, 0, time.UTC)
+	for monday.Weekday() != time.Monday {
+		monday = monday.Add(-day)
+	}
+	for week := 0; !monday.After(g.end); week, monday = week+1, monday.Add(7*day) {
+		t := monday.Add(8*time.Hour + time.Duration(g.rng.IntN(1800))*time.Second)
+		g.activity(t, "meeting", g.head, g.managers, "")
+		for _, m := range g.managers {
+			p := styles[m.style]
+			var team []*user
+			tm := monday.Add(9*time.Hour + time.Duration(g.rng.IntN(3600))*time.Second)
+			for _, r := range g.reps {
+				if r.managerAt(tm) == m {
+					team = append(team, r)
+				}
+			}
+			if len(team) > 0 {
+				g.activity(tm, "meeting", m, team, "")
+			}
+			for _, r := range g.reps {
+				// Tuesday to Friday, rep by rep, during the day.
+				t := monday.Add(time.Duration(1+r.idx%4)*day + 10*time.Hour + time.Duration(g.rng.IntN(6*3600))*time.Second)
+				if r.managerAt(t) != m {
+					continue
+				}
+				due := m.style != Balanced || (week+r.idx)%2 == 0
+				// Diffused, so a coach or balanced manager never skips a rep twice in a row.
+				if due && g.diffuse("coaching/"+m.id+"/"+r.id, p.coachingWeek) {
+					kind := coachingKinds[g.rng.IntN(len(coachingKinds))]
+					deal := ""
+					if kind == "deal_review" {
+						if deal = r.openDealAt(t); deal == "" {
+							kind = "one_on_one"
+						}
+					}
+					g.activity(t, kind, m, []*user{r}, deal)
+				}
+				if g.rng.Float64() < p.otherWeek {
+					kinds := []string{"call", "email", "joint_call"}
+					kind := kinds[g.rng.IntN(len(kinds))]
+					deal := ""
+					if kind == "joint_call" {
+						deal = r.openDealAt(t)
+					}
+					g.activity(t.Add(90*time.Minute), kind, m, []*user{r}, deal)
+				}
+			}
+		}
+	}
+}

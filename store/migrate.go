@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migration is one versioned schema change, from migrations/NNNN_name.sql.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// Migrations lists the embedded migrations in version order.
+func Migrations() ([]Migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []Migration
+	for _, e := range entries {
+		base := strings.TrimSuffix(e.Name(), ".sql")
+		num, name, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration file %s: want NNNN_name.sql", e.Name())
+		}
+		body, err := migrationFiles.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Migration{Version: v, Name: name, SQL: string(body)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out, nil
+}
+
+const createSchemaVersions = `
+CREATE TABLE IF NOT EXISTS schema_migrations
+(
+    version    UInt32,
+    name       String,
+    applied_at DateTime
+)
+ENGINE = MergeTree
+ORDER BY version`
+
+// Migrate applies, in order, the migrations that schema_migrations does not record yet, and records each one.
+// Re-running it is a no-op. It returns the migrations it applied.
+func (s *Store) Migrate(ctx context.Context, log *slog.Logger) ([]Migration, error) {
+	if err := s.conn.Exec(ctx, createSchemaVersions); err != nil {
+		return nil, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	rows, err := s.conn.Query(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		applied[int(v)] = true
+	}
+	rows.Close()
+	all, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	var done []Migration
+	for _, m := range all {
+		if applied[m.Version] {
+			continue
+		}
+		if err := s.conn.Exec(ctx, m.SQL); err != nil {
+			return done, fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+		}
+		if err := s.recordMigration(ctx, m); err != nil {
+			return done, fmt.Errorf("record migration %04d: %w", m.Version, err)
+		}
+		log.Info("applied migration", "version", m.Version, "name", m.Name, "database", s.cfg.Database)
+		done = append(done, m)
+	}
+	return done, nil
+}
+
+// SchemaVersion is the highest applied migration version, 0 when none.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v uint32
+	if err := s.conn.QueryRow(ctx, "SELECT max(version) FROM schema_migrations").Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return int(v), nil
+}
+
+// recordMigration uses the batch path: on ClickHouse 18.16 an INSERT … VALUES with bound arguments through Exec
+// never returns.
+func (s *Store) recordMigration(ctx context.Context, m Migration) error {
+	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO schema_migrations (version, name, applied_at)")
+	if err != nil {
+		return err
+	}
+	defer batch.Abort()
+	if err := batch.Append(uint32(m.Version), m.Name, time.Now().UTC()); err != nil {
+		return err
+	}
+	return batch.Send()
+}

@@ -1,0 +1,129 @@
+// Package store is leadthrough's ClickHouse layer: the schema (versioned migrations), the batch insert of canonical
+// events, and the named queries that attribute deals and compute the indicators.
+//
+// It speaks only the native protocol and writes SQL that runs on ClickHouse 18.16 as well as current releases: every
+// INSERT names its columns, JOINs say ALL, one JOIN per SELECT, no window functions. Values are always bound, never
+// concatenated. It must never know about Kafka or Prometheus.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Config says where ClickHouse is.
+type Config struct {
+	Addr     string // host:port of the native protocol; default "127.0.0.1:9000"
+	Database string // default "leadthrough"; created by Migrate
+	User     string // default "default"
+	Password string
+	// DialTimeout bounds connecting; default 5s.
+	DialTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:9000"
+	}
+	if c.Database == "" {
+		c.Database = "leadthrough"
+	}
+	if c.User == "" {
+		c.User = "default"
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	return c
+}
+
+// ErrUnreachable wraps failures to connect, so commands can print a hint instead of a stack of driver errors.
+var ErrUnreachable = errors.New("cannot reach ClickHouse")
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Store is a connection pool to one leadthrough database.
+type Store struct {
+	conn driver.Conn
+	cfg  Config
+}
+
+// Open connects to the database cfg.Database, which must exist (see Migrate / CreateDatabase).
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg = cfg.withDefaults()
+	if !identifier.MatchString(cfg.Database) {
+		return nil, fmt.Errorf("invalid ClickHouse database name %q: use letters, digits and _", cfg.Database)
+	}
+	conn, err := dial(ctx, cfg, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{conn: conn, cfg: cfg}, nil
+}
+
+// CreateDatabase creates cfg.Database if it does not exist yet.
+func CreateDatabase(ctx context.Context, cfg Config) error {
+	cfg = cfg.withDefaults()
+	if !identifier.MatchString(cfg.Database) {
+		return fmt.Errorf("invalid ClickHouse database name %q: use letters, digits and _", cfg.Database)
+	}
+	conn, err := dial(ctx, cfg, "default")
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// An identifier cannot be a bound parameter; it is checked against `identifier` above.
+	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+cfg.Database+"`"); err != nil {
+		return fmt.Errorf("create database %s: %w", cfg.Database, err)
+	}
+	return nil
+}
+
+func dial(ctx context.Context, cfg Config, database string) (driver.Conn, error) {
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Protocol:    clickhouse.Native,
+		Addr:        []string{cfg.Addr},
+		Auth:        clickhouse.Auth{Database: database, Username: cfg.User, Password: cfg.Password},
+		DialTimeout: cfg.DialTimeout,
+		Settings:    clickhouse.Settings{"max_execution_time": 600},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, cfg.Addr, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		var ex *clickhouse.Exception
+		if errors.As(err, &ex) {
+			return nil, fmt.Errorf("ClickHouse at %s: %w", cfg.Addr, err)
+		}
+		return nil, fmt.Errorf("%w at %s: %s", ErrUnreachable, cfg.Addr, describeDialError(err))
+	}
+	return conn, nil
+}
+
+func describeDialError(err error) string {
+	var op *net.OpError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out"
+	case errors.As(err, &op):
+		return op.Err.Error()
+	}
+	return err.Error()
+}
+
+// Close releases the connections.
+func (s *Store) Close() error { return s.conn.Close() }
+
+// Database is the name of the database in use.
+func (s *Store) Database() string { return s.cfg.Database }

@@ -1,0 +1,234 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leadthrough/leadthrough/event"
+	"github.com/leadthrough/leadthrough/indicator"
+	"github.com/leadthrough/leadthrough/internal/scenario"
+	"github.com/leadthrough/leadthrough/internal/testenv"
+)
+
+// newTestStore creates a fresh, migrated database on the test ClickHouse and drops it when the test ends.
+func newTestStore(t *testing.T) *Store {
+	t.Helper()
+	addr := testenv.ClickHouse(t)
+	ctx := context.Background()
+	name := fmt.Sprintf("lt_test_%s_%d", strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name())),
+		time.Now().UnixNano()%1_000_000)
+	if len(name) > 60 {
+		name = name[:60]
+	}
+	cfg := Config{Addr: addr, Database: name}
+	if err := CreateDatabase(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = s.conn.Exec(context.Background(), "DROP DATABASE IF EXISTS `"+name+"`")
+		s.Close()
+	})
+	if _, err := s.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func insert(t *testing.T, s *Store, evs []event.Event) {
+	t.Helper()
+	batch := make([]Stored, len(evs))
+	for i, e := range evs {
+		batch[i] = Stored{Event: e, Topic: "test", Offset: int64(i)}
+	}
+	if err := s.InsertEvents(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMigrateIsIdempotentAndRecordsVersions(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	again, err := s.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again) != 0 {
+		t.Fatalf("second migrate applied %d migrations, want none", len(again))
+	}
+	all, _ := Migrations()
+	v, err := s.SchemaVersion(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != all[len(all)-1].Version {
+		t.Fatalf("schema version %d, want %d", v, all[len(all)-1].Version)
+	}
+}
+
+func TestDuplicateEventsAreStoredOnce(t *testing.T) {
+	s := newTestStore(t)
+	e := event.Event{Source: "crm/a", ID: "1", Type: event.DealCreated, Time: time.Now().UTC(),
+		Data: event.Data{DealID: "D1", OwnerID: "U1"}}
+	insert(t, s, []event.Event{e, e})
+	insert(t, s, []event.Event{e})
+	other := e
+	other.Source = "crm/b" // same id, other source: a different event
+	insert(t, s, []event.Event{other})
+	n, err := s.CountEvents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("stored %d distinct events, want 2", n)
+	}
+}
+
+// TestIndicatorsSQLMatchesReferenceModel is the main check of the ClickHouse queries: on random histories, for
+// several as-of times and windows, every indicator equals the plain-Go reference model's.
+func TestIndicatorsSQLMatchesReferenceModel(t *testing.T) {
+	asOf := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
+	seeds := 40
+	if testing.Short() {
+		seeds = 8
+	}
+	s := newTestStore(t)
+	ctx := context.Background()
+	for seed := range uint64(seeds) {
+		evs := scenario.Random(seed+1, asOf)
+		// Each scenario gets its own source so they can share one database without mixing: events are
+		// namespaced by rewriting ids and user/deal ids with the seed.
+		evs = namespace(evs, seed)
+		insert(t, s, evs)
+		for _, p := range []indicator.Params{
+			{AsOf: asOf, Window: 30 * 24 * time.Hour},
+			{AsOf: asOf.Add(-17*24*time.Hour + 3*time.Hour), Window: 10 * 24 * time.Hour},
+			{AsOf: asOf.Add(5 * 24 * time.Hour), Window: 60 * 24 * time.Hour, CoachingKinds: []string{"one_on_one"}},
+		} {
+			want := filterPrefix(indicator.Reference(evs, p), prefix(seed))
+			got, err := s.Indicators(ctx, p)
+			if err != nil {
+				t.Fatalf("seed %d: %v", seed+1, err)
+			}
+			got = filterPrefix(got, prefix(seed))
+			if diff := compareRows(got, want); diff != "" {
+				t.Fatalf("seed %d, as of %s, window %s: SQL and reference differ:\n%s", seed+1, p.AsOf, p.Window, diff)
+			}
+		}
+	}
+}
+
+func prefix(seed uint64) string { return fmt.Sprintf("s%d.", seed) }
+
+// namespace prefixes every entity id with the scenario so several scenarios coexist in one database.
+func namespace(evs []event.Event, seed uint64) []event.Event {
+	p := prefix(seed)
+	out := make([]event.Event, len(evs))
+	for i, e := range evs {
+		d := e.Data
+		for _, s := range []*string{&d.UserID, &d.DealID, &d.OwnerID, &d.PreviousOwnerID, &d.ActivityID, &d.ActorID} {
+			if *s != "" {
+				*s = p + *s
+			}
+		}
+		if d.ManagerID != nil {
+			d.ManagerID = event.Ptr(p + *d.ManagerID)
+		}
+		subjects := make([]string, len(d.SubjectUserIDs))
+		for j, u := range d.SubjectUserIDs {
+			subjects[j] = p + u
+		}
+		if d.SubjectUserIDs != nil {
+			d.SubjectUserIDs = subjects
+		}
+		e.Data = d
+		e.ID = p + e.ID
+		out[i] = e
+	}
+	return out
+}
+
+func filterPrefix(rows []indicator.Row, p string) []indicator.Row {
+	var out []indicator.Row
+	for _, r := range rows {
+		if strings.HasPrefix(r.ManagerID, p) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func compareRows(got, want []indicator.Row) string {
+	var b strings.Builder
+	if len(got) != len(want) {
+		fmt.Fprintf(&b, "%d rows, want %d\n", len(got), len(want))
+	}
+	for i := range min(len(got), len(want)) {
+		g, w := got[i], want[i]
+		if d := rowDiff(g, w); d != "" {
+			fmt.Fprintf(&b, "manager %s: %s\n", w.ManagerID, d)
+		}
+	}
+	if b.Len() > 0 {
+		fmt.Fprintf(&b, "got:  %+v\nwant: %+v\n", show(got), show(want))
+	}
+	return b.String()
+}
+
+func rowDiff(g, w indicator.Row) string {
+	var diffs []string
+	eqInt := func(name string, a, b int64) {
+		if a != b {
+			diffs = append(diffs, fmt.Sprintf("%s %d, want %d", name, a, b))
+		}
+	}
+	eqF := func(name string, a, b *float64) {
+		switch {
+		case a == nil && b == nil:
+		case a == nil || b == nil:
+			diffs = append(diffs, fmt.Sprintf("%s %v, want %v", name, fmtF(a), fmtF(b)))
+		case math.Abs(*a-*b) > 1e-9*math.Max(1, math.Abs(*b)):
+			diffs = append(diffs, fmt.Sprintf("%s %v, want %v", name, *a, *b))
+		}
+	}
+	if g.ManagerID != w.ManagerID || g.ManagerName != w.ManagerName {
+		diffs = append(diffs, fmt.Sprintf("manager %s %q, want %s %q", g.ManagerID, g.ManagerName, w.ManagerID, w.ManagerName))
+	}
+	eqInt("won_deals", g.WonDeals, w.WonDeals)
+	eqInt("closed_deals", g.ClosedDeals, w.ClosedDeals)
+	eqF("manager_closed_share", g.ManagerClosedShare, w.ManagerClosedShare)
+	eqF("manager_closed_revenue_share", g.ManagerClosedRevenueShare, w.ManagerClosedRevenueShare)
+	eqF("takeover_rate", g.TakeoverRate, w.TakeoverRate)
+	eqInt("takeovers", g.Takeovers, w.Takeovers)
+	eqF("coaching_coverage", g.CoachingCoverage, w.CoachingCoverage)
+	eqInt("reps_coached", g.RepsCoached, w.RepsCoached)
+	eqF("rep_growth", g.RepGrowth, w.RepGrowth)
+	eqInt("team_reps", g.TeamReps, w.TeamReps)
+	return strings.Join(diffs, "; ")
+}
+
+func fmtF(p *float64) string {
+	if p == nil {
+		return "null"
+	}
+	return fmt.Sprint(*p)
+}
+
+func show(rows []indicator.Row) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = fmt.Sprintf("{%s won=%d closed=%d mcs=%s tr=%s tk=%d cov=%s g=%s team=%d}", r.ManagerID, r.WonDeals,
+			r.ClosedDeals, fmtF(r.ManagerClosedShare), fmtF(r.TakeoverRate), r.Takeovers, fmtF(r.CoachingCoverage),
+			fmtF(r.RepGrowth), r.TeamReps)
+	}
+	return out
+}
