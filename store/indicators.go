@@ -18,6 +18,10 @@ import (
 // per (source, id)) and only events at or before @as_of. Times are Unix milliseconds (events.time_ms); ties at the
 // same millisecond are broken by (source, id), so results never depend on arrival order.
 //
+// ClickHouse 18.16 quirk: a subquery column referenced only inside a lambda is not requested from the subquery
+// ("Unknown identifier"). Lambdas therefore never capture such a column; it is passed as an extra array argument,
+// arrayResize([x], length(arr), x), which newer releases handle just as well.
+//
 // Bound parameters: @as_of (window end, ms), @start (window start = as_of − W, exclusive), @prev_start (as_of − 2W),
 // @kinds (coaching activity kinds).
 var fragments = map[string]string{
@@ -99,7 +103,7 @@ ARRAY JOIN owners AS o, arrayEnumerate(owners) AS i`,
 	// Adds: was the new owner a rep (no direct reports) when they became owner.
 	"assignments_rep": `
 SELECT deal_id, closed, tc, won, amount, i, t, is_change, owner, prev, open_at,
-       NOT arrayExists((f, e) -> f <= t AND t < e, rep_f, rep_t) AS is_rep
+       NOT arrayExists((f, e, tt) -> f <= tt AND tt < e, rep_f, rep_t, arrayResize([t], length(rep_f), t)) AS is_rep
 FROM (SELECT *, owner AS uid FROM {{assignments}})
 ALL LEFT JOIN (SELECT uid, rep_f, rep_t FROM {{timelines}}) USING uid`,
 
@@ -107,7 +111,8 @@ ALL LEFT JOIN (SELECT uid, rep_f, rep_t FROM {{timelines}}) USING uid`,
 	"assignments_takeover": `
 SELECT deal_id, closed, tc, won, amount, i, t, owner, is_rep,
        is_change AND prev != '' AND open_at AND owner != prev
-         AND owner = arrayElement(arrayFilter((m, ct) -> ct <= t, own_m, own_t), -1) AS takeover
+         AND owner = arrayElement(arrayFilter((m, ct, tt) -> ct <= tt, own_m, own_t, arrayResize([t], length(own_t), t)),
+                                  -1) AS takeover
 FROM (SELECT *, prev AS uid FROM {{assignments_rep}})
 ALL LEFT JOIN (SELECT uid, own_t, own_m FROM {{timelines}}) USING uid`,
 
@@ -115,8 +120,9 @@ ALL LEFT JOIN (SELECT uid, own_t, own_m FROM {{timelines}}) USING uid`,
 	// when they became owner) and its takeovers as (time, manager) pairs.
 	"closers": `
 SELECT deal_id, closed, tc, won, amount, takeovers,
-       arrayElement(arrayMap(x -> x.3, arrayFilter(x -> x.2 <= tc, seq)), -1) AS closer,
-       arrayElement(arrayMap(x -> x.3, arrayFilter(x -> x.2 <= tc AND x.4, seq)), -1) AS rep,
+       arrayResize([tc], length(seq), tc) AS tcs,
+       arrayElement(arrayMap(x -> x.3, arrayFilter((x, c) -> x.2 <= c, seq, tcs)), -1) AS closer,
+       arrayElement(arrayMap(x -> x.3, arrayFilter((x, c) -> x.2 <= c AND x.4, seq, tcs)), -1) AS rep,
        if(rep != '', rep, closer) AS uid
 FROM
 (
@@ -131,15 +137,18 @@ FROM
 	// a manager at t_c, else C(d)'s manager. taken: a takeover by M(d) happened before t_c.
 	"attribution": `
 SELECT deal_id, closed, tc, won, amount, takeovers, closer, rep,
-       if(rep = '' AND arrayExists((f, e) -> f <= tc AND tc < e, rep_f, rep_t), closer,
-          arrayElement(arrayFilter((m, ct) -> ct <= tc, own_m, own_t), -1)) AS manager,
-       arrayExists(x -> x.2 = manager AND x.1 < tc, takeovers) AS taken
+       if(rep = '' AND arrayExists((f, e, c) -> f <= c AND c < e, rep_f, rep_t, arrayResize([tc], length(rep_f), tc)),
+          closer,
+          arrayElement(arrayFilter((m, ct, c) -> ct <= c, own_m, own_t, arrayResize([tc], length(own_t), tc)), -1))
+         AS manager,
+       arrayExists((x, m, c) -> x.2 = m AND x.1 < c, takeovers, arrayResize([manager], length(takeovers), manager),
+                   arrayResize([tc], length(takeovers), tc)) AS taken
 FROM {{closers}}
 ALL LEFT JOIN (SELECT uid, own_t, own_m, rep_f, rep_t FROM {{timelines}}) USING uid`,
 
 	// One row per (user, reporting interval) overlapping the window (@start, @as_of], clipped to [a, b) in ms.
 	"spans": `
-SELECT user_id AS rep_id, manager_id, greatest(from_ms, @start + 1) AS a, least(to_ms, @as_of + 1) AS b
+SELECT user_id AS rep_id, manager_id, greatest(from_ms, toInt64(@start + 1)) AS a, least(to_ms, toInt64(@as_of + 1)) AS b
 FROM {{reporting_intervals}}
 WHERE a < b`,
 
@@ -149,11 +158,12 @@ WHERE a < b`,
 SELECT DISTINCT manager_id, rep_id
 FROM
 (
-    SELECT manager_id, rep_id, a, b, rep_f, rep_t
+    SELECT manager_id, rep_id, rep_f, rep_t, arrayConcat([a], arrayFilter((x, aa, bb) -> x >= aa AND x < bb, rep_t,
+                     arrayResize([a], length(rep_t), a), arrayResize([b], length(rep_t), b))) AS candidates
     FROM (SELECT *, rep_id AS uid FROM {{spans}})
     ALL LEFT JOIN (SELECT uid, rep_f, rep_t FROM {{timelines}}) USING uid
 )
-ARRAY JOIN arrayConcat([a], arrayFilter(x -> x >= a AND x < b, rep_t)) AS c
+ARRAY JOIN candidates AS c
 WHERE NOT arrayExists((f, e) -> f <= c AND c < e, rep_f, rep_t)`,
 
 	// (manager, rep) pairs with a coaching activity in the window whose actor is the manager and subject the rep.
@@ -224,10 +234,14 @@ GROUP BY manager`
 
 // takeoversQuery counts takeover events in the window per manager who took over, on any deal not deleted.
 const takeoversQuery = `
-SELECT x.2 AS manager_id, count() AS takeovers
-FROM {{attribution}}
-ARRAY JOIN takeovers AS x
-WHERE x.1 > @start AND x.1 <= @as_of
+SELECT manager_id, count() AS takeovers
+FROM
+(
+    SELECT x.1 AS t, x.2 AS manager_id
+    FROM {{attribution}}
+    ARRAY JOIN takeovers AS x
+)
+WHERE t > @start AND t <= @as_of
 GROUP BY manager_id`
 
 var placeholder = regexp.MustCompile(`\{\{(\w+)\}\}`)

@@ -97,32 +97,74 @@ func TestDuplicateEventsAreStoredOnce(t *testing.T) {
 // several as-of times and windows, every indicator equals the plain-Go reference model's.
 func TestIndicatorsSQLMatchesReferenceModel(t *testing.T) {
 	asOf := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
-	seeds := 40
+	seeds := 200
 	if testing.Short() {
 		seeds = 8
 	}
+	params := []indicator.Params{
+		{AsOf: asOf, Window: 30 * 24 * time.Hour},
+		{AsOf: asOf.Add(-17*24*time.Hour + 3*time.Hour), Window: 10 * 24 * time.Hour},
+		{AsOf: asOf.Add(5 * 24 * time.Hour), Window: 60 * 24 * time.Hour, CoachingKinds: []string{"one_on_one"}},
+	}
 	s := newTestStore(t)
 	ctx := context.Background()
-	for seed := range uint64(seeds) {
-		evs := scenario.Random(seed+1, asOf)
-		// Each scenario gets its own source so they can share one database without mixing: events are
-		// namespaced by rewriting ids and user/deal ids with the seed.
-		evs = namespace(evs, seed)
-		insert(t, s, evs)
-		for _, p := range []indicator.Params{
-			{AsOf: asOf, Window: 30 * 24 * time.Hour},
-			{AsOf: asOf.Add(-17*24*time.Hour + 3*time.Hour), Window: 10 * 24 * time.Hour},
-			{AsOf: asOf.Add(5 * 24 * time.Hour), Window: 60 * 24 * time.Hour, CoachingKinds: []string{"one_on_one"}},
-		} {
-			want := filterPrefix(indicator.Reference(evs, p), prefix(seed))
-			got, err := s.Indicators(ctx, p)
-			if err != nil {
-				t.Fatalf("seed %d: %v", seed+1, err)
-			}
-			got = filterPrefix(got, prefix(seed))
-			if diff := compareRows(got, want); diff != "" {
+	// Scenarios share one database: every entity id is prefixed with its seed, so they cannot interact.
+	scenarios := make([][]event.Event, seeds)
+	var all []event.Event
+	for seed := range scenarios {
+		scenarios[seed] = namespace(scenario.Random(uint64(seed)+1, asOf), uint64(seed))
+		all = append(all, scenarios[seed]...)
+	}
+	insert(t, s, all)
+	for _, p := range params {
+		got, err := s.Indicators(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var exercised coverage
+		for seed, evs := range scenarios {
+			want := indicator.Reference(evs, p)
+			exercised.add(want)
+			if diff := compareRows(filterPrefix(got, prefix(uint64(seed))), want); diff != "" {
 				t.Fatalf("seed %d, as of %s, window %s: SQL and reference differ:\n%s", seed+1, p.AsOf, p.Window, diff)
 			}
+		}
+		if !testing.Short() {
+			exercised.require(t, p)
+		}
+	}
+}
+
+// coverage counts how many compared rows had a non-trivial value of each indicator, so that the comparison cannot
+// pass on degenerate scenarios where everything is zero or null.
+type coverage map[string]int
+
+func (c *coverage) add(rows []indicator.Row) {
+	if *c == nil {
+		*c = coverage{}
+	}
+	positive := func(p *float64) bool { return p != nil && *p > 0 }
+	for _, r := range rows {
+		for name, ok := range map[string]bool{
+			"closed_deals": r.ClosedDeals > 0, "manager_closed_share": positive(r.ManagerClosedShare),
+			"takeover_rate": positive(r.TakeoverRate), "takeovers": r.Takeovers > 0,
+			"coaching_coverage": positive(r.CoachingCoverage), "rep_growth": r.RepGrowth != nil,
+			"team_reps": r.TeamReps > 0, "null takeover_rate": r.TakeoverRate == nil,
+		} {
+			if ok {
+				(*c)[name]++
+			}
+		}
+	}
+}
+
+func (c coverage) require(t *testing.T, p indicator.Params) {
+	t.Helper()
+	for _, name := range []string{"closed_deals", "manager_closed_share", "takeover_rate", "takeovers",
+		"coaching_coverage", "rep_growth", "team_reps", "null takeover_rate"} {
+		if c[name] < 2 {
+			t.Errorf("as of %s, window %s: only %d rows with a non-trivial %s: the scenarios no longer exercise it",
+				p.AsOf, p.Window, c[name], name)
 		}
 	}
 }

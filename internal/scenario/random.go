@@ -25,8 +25,10 @@ func Random(seed uint64, asOf time.Time) []event.Event {
 		}
 	}
 	// Reporting lines: an initial tree (users[0] on top), then random changes, some at the same instant.
+	bossOf := map[string]string{}
 	for i := 1; i < nUsers; i++ {
 		boss := users[r.IntN(i)]
+		bossOf[users[i]] = boss
 		g.emit(event.UserManagerChanged, g.early(), event.Data{UserID: users[i], ManagerID: event.Ptr(boss)})
 	}
 	for range r.IntN(nUsers * 2) {
@@ -83,18 +85,30 @@ func Random(seed uint64, asOf time.Time) []event.Event {
 				}
 			}
 		}
-		if r.IntN(3) == 0 { // a takeover attempt: whoever is the "manager" in the initial tree takes the deal
-			g.emit(event.DealOwnerChanged, t.Add(time.Hour), event.Data{DealID: id, OwnerID: users[0]})
+		if boss := bossOf[owner]; boss != "" && r.IntN(2) == 0 {
+			// Likely a takeover: the creator's manager in the initial tree takes the deal, then often closes it.
+			t = t.Add(time.Duration(1+r.IntN(48)) * time.Hour)
+			g.emit(event.DealOwnerChanged, t, event.Data{DealID: id, OwnerID: boss, ChangedBy: boss})
+			if r.IntN(2) == 0 {
+				g.emit(event.DealClosed, t.Add(time.Duration(r.IntN(72))*time.Hour),
+					event.Data{DealID: id, Outcome: []string{event.OutcomeWon, event.OutcomeLost}[r.IntN(2)]})
+			}
 		}
 	}
 	kinds := append([]string{"call", "email", "meeting"}, event.DefaultCoachingKinds...)
-	for a := range r.IntN(30) {
-		subjects := []string{users[r.IntN(nUsers)]}
+	for a := range r.IntN(40) {
+		// Mostly a manager (in the initial tree) with one of their reports, sometimes anyone with anyone.
+		subject := users[1+r.IntN(nUsers-1)]
+		actor := bossOf[subject]
+		if r.IntN(4) == 0 {
+			actor = users[r.IntN(nUsers)]
+		}
+		subjects := []string{subject}
 		if r.IntN(3) == 0 {
 			subjects = append(subjects, users[r.IntN(nUsers)])
 		}
 		g.emit(event.ActivityLogged, g.when(), event.Data{ActivityID: fmt.Sprintf("A%d", a+1),
-			Kind: kinds[r.IntN(len(kinds))], ActorID: users[r.IntN(nUsers)], SubjectUserIDs: subjects})
+			Kind: kinds[r.IntN(len(kinds))], ActorID: actor, SubjectUserIDs: subjects})
 	}
 	// Duplicates, then arrival order shuffled.
 	for range len(g.out) / 10 {
