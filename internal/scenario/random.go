@@ -136,7 +136,9 @@ func (g *gen) when() time.Time {
 	return t
 }
 
-func (g *gen) early() time.Time { return g.asOf.Add(-200 * 24 * time.Hour).Add(time.Duration(g.r.IntN(48)) * time.Hour) }
+func (g *gen) early() time.Time {
+	return g.asOf.Add(-200 * 24 * time.Hour).Add(time.Duration(g.r.IntN(48)) * time.Hour)
+}
 
 func (g *gen) emit(typ string, t time.Time, d event.Data) {
 	g.n++

@@ -28,7 +28,9 @@ func lookup(t testing.TB, env, what string) string {
 }
 
 // ClickHouse returns the native-protocol address (host:port) of the test ClickHouse server.
-func ClickHouse(t testing.TB) string { return lookup(t, "LEADTHROUGH_TEST_CLICKHOUSE", "ClickHouse server") }
+func ClickHouse(t testing.TB) string {
+	return lookup(t, "LEADTHROUGH_TEST_CLICKHOUSE", "ClickHouse server")
+}
 
 // Kafka returns the bootstrap address (host:port) of the test Apache Kafka broker.
 func Kafka(t testing.TB) string { return lookup(t, "LEADTHROUGH_TEST_KAFKA", "Apache Kafka broker") }
