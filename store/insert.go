@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"time"
 
 	"github.com/leadthrough/leadthrough/event"
@@ -69,6 +70,17 @@ func (s *Store) CountEvents(ctx context.Context) (uint64, error) {
 	var n uint64
 	if err := s.conn.QueryRow(ctx, "SELECT count() FROM events FINAL").Scan(&n); err != nil {
 		return 0, fmt.Errorf("count events: %w", err)
+	}
+	return n, nil
+}
+
+// CountEventsIngestedSince returns the number of distinct events whose latest copy was inserted at or after t
+// (second resolution): how far an ingest run has got.
+func (s *Store) CountEventsIngestedSince(ctx context.Context, t time.Time) (uint64, error) {
+	var n uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM events FINAL WHERE ingested_at >= @since",
+		clickhouse.Named("since", t.UTC().Truncate(time.Second))).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count ingested events: %w", err)
 	}
 	return n, nil
 }

@@ -127,3 +127,14 @@ func (s *Store) Close() error { return s.conn.Close() }
 
 // Database is the name of the database in use.
 func (s *Store) Database() string { return s.cfg.Database }
+
+// DropDatabase removes a database and everything in it.
+func (s *Store) DropDatabase(ctx context.Context, name string) error {
+	if !identifier.MatchString(name) {
+		return fmt.Errorf("invalid ClickHouse database name %q", name)
+	}
+	if err := s.conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,79 @@
+# leadthrough — the two commands that matter:
+#   make demo   run the whole pipeline on this machine (installs ClickHouse if needed)
+#   make test   run every test against real ClickHouse, Apache Kafka and promtool (installs and starts them)
+
+SHELL := /bin/bash
+GO ?= go
+CLICKHOUSE_TCP_PORT ?= 9000
+KAFKA_PORT ?= 29092
+export CLICKHOUSE_TCP_PORT KAFKA_PORT
+
+TEST_ENV := LEADTHROUGH_REQUIRE_SERVICES=1 \
+	LEADTHROUGH_TEST_CLICKHOUSE=127.0.0.1:$(CLICKHOUSE_TCP_PORT) \
+	LEADTHROUGH_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT)
+
+.PHONY: demo test build vet unit bench fuzz dashboards deps services-up services-down \
+	clickhouse-up clickhouse-down kafka-up kafka-down promtool clean
+
+## demo: install and start ClickHouse if needed, then run `leadthrough demo` (Ctrl-C to stop)
+demo: clickhouse-up
+	$(GO) run ./cmd/leadthrough demo --clickhouse-addr 127.0.0.1:$(CLICKHOUSE_TCP_PORT)
+
+## test: vet, then every test with real services (fails, never skips, when one is missing)
+test: services-up promtool vet
+	$(TEST_ENV) $(GO) test -timeout 20m ./...
+
+## unit: the tests that need no service (service tests skip and say so)
+unit:
+	$(GO) test -short ./...
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+build:
+	$(GO) build -o bin/leadthrough ./cmd/leadthrough
+
+## bench: benchmarks (results are recorded in docs/benchmarks.md)
+bench: services-up
+	$(TEST_ENV) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+## fuzz: run each decoder fuzz target for FUZZTIME (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	@for target in $$($(GO) test -list '^Fuzz' ./event/ | grep '^Fuzz'); do \
+		echo "fuzzing $$target for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./event/ || exit 1; \
+	done
+
+## dashboards: regenerate the committed Grafana JSON
+dashboards:
+	$(GO) run ./dashboards/cmd/gen
+
+deps:
+	scripts/deps.sh
+
+services-up:
+	scripts/services.sh up
+
+services-down:
+	scripts/services.sh down
+
+clickhouse-up:
+	scripts/clickhouse.sh start
+
+clickhouse-down:
+	scripts/clickhouse.sh stop
+
+kafka-up:
+	scripts/kafka.sh start
+
+kafka-down:
+	scripts/kafka.sh stop
+
+promtool:
+	scripts/prometheus.sh check
+
+clean: services-down
+	rm -rf .run bin

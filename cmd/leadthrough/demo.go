@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/leadthrough/leadthrough/broker"
+	"github.com/leadthrough/leadthrough/event"
+	"github.com/leadthrough/leadthrough/ingest"
+	"github.com/leadthrough/leadthrough/metrics"
+)
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("demo", "Runs the whole pipeline in one process: an embedded broker, `migrate`, `simulate`, `ingest` and `serve`, "+
+		"against the ClickHouse at --clickhouse-addr (`make demo` starts one). Prints the indicators and keeps serving "+
+		"/metrics until Ctrl-C.", stderr)
+	chCfg := clickhouseFlags(c)
+	c.fs.Lookup("clickhouse-database").DefValue = "leadthrough_demo"
+	chCfg.Database = "leadthrough_demo"
+	brokerListen := c.String("broker-listen", "127.0.0.1:0", "address of the embedded broker; port 0 picks a free one")
+	listen := c.String("listen", "127.0.0.1:9464", "address for /metrics and /healthz")
+	w := windowFlags(c)
+	sim := addSimulateFlags(c)
+	logger := logFlags(c)
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	log := logger()
+	simCfg, err := sim.config()
+	if err != nil {
+		return err
+	}
+	const topic = "crm.events"
+
+	s, err := migrate(ctx, *chCfg, log)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	b, err := broker.Start(broker.Config{Listen: *brokerListen, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	fmt.Fprintf(stdout, "1/4 embedded broker on %s, ClickHouse database %s at %s\n", b.Addr(), chCfg.Database, chCfg.Addr)
+
+	started := time.Now()
+	evs, err := simulateAndPublish(ctx, simCfg, []string{b.Addr()}, topic, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "2/4 simulated %d events (%d managers, %d days to %s) and published them to %s\n", len(evs),
+		len(simCfg.Styles()), simCfg.Days, simCfg.End.Format(time.RFC3339), topic)
+
+	reg := prometheus.NewRegistry()
+	ingestCtx, stopIngest := context.WithCancel(ctx)
+	defer stopIngest()
+	ingestDone := make(chan error, 1)
+	go func() {
+		ingestDone <- ingest.Run(ingestCtx, ingest.Config{Brokers: []string{b.Addr()}, Topics: []ingest.Topic{{Name: topic}},
+			Logger: log, Metrics: ingest.NewMetrics(reg)}, clickhouseSink{s})
+	}()
+	if err := waitIngested(ctx, s, started, distinct(evs), ingestDone, stdout); err != nil {
+		return err
+	}
+
+	refresher, err := metrics.NewRefresher(metrics.RefresherConfig{Source: s, Saver: s, Window: w.window,
+		CoachingKinds: w.kinds, Now: func() time.Time { return simCfg.End }, Logger: log}, reg)
+	if err != nil {
+		return err
+	}
+	if err := refresher.RefreshNow(ctx); err != nil {
+		return err
+	}
+	rows, asOf := refresher.Rows()
+	fmt.Fprintf(stdout, "\nIndicators for the %s ending %s:\n\n", humanWindow(w.window), asOf.Format(time.RFC3339))
+	printTable(stdout, rows)
+	fmt.Fprintln(stdout, "\nSimulated styles:")
+	styles := simCfg.Styles()
+	ids := make([]string, 0, len(styles))
+	for id := range styles {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		fmt.Fprintf(stdout, "  %s  %s\n", id, styles[id])
+	}
+
+	srv := metrics.NewServer(*listen, reg, func() error { return refresher.Healthy(time.Hour) }, log)
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer srv.Shutdown(context.Background())
+	fmt.Fprintf(stdout, "\n4/4 serving http://%s/metrics and /healthz; Ctrl-C to stop\n", srv.Addr())
+	go refresher.Run(ctx)
+	select {
+	case <-ctx.Done():
+	case err := <-ingestDone:
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(stdout, "stopping")
+	return nil
+}
+
+func distinct(evs []event.Event) int {
+	seen := make(map[[2]string]struct{}, len(evs))
+	for _, e := range evs {
+		seen[[2]string{e.Source, e.ID}] = struct{}{}
+	}
+	return len(seen)
+}
+
+// waitIngested polls ClickHouse until every published event is stored, reporting progress.
+func waitIngested(ctx context.Context, s interface {
+	CountEventsIngestedSince(context.Context, time.Time) (uint64, error)
+}, since time.Time, want int, ingestDone <-chan error, out io.Writer) error {
+	deadline := time.Now().Add(3 * time.Minute)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n, err := s.CountEventsIngestedSince(ctx, since)
+		if err != nil {
+			return err
+		}
+		if int(n) >= want {
+			fmt.Fprintf(out, "3/4 ingested %d events into ClickHouse\n", n)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ingest stalled: %d of %d events stored after 3 minutes", n, want)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-ingestDone:
+			return fmt.Errorf("ingest stopped early: %v", err)
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/leadthrough/leadthrough/indicator"
+	"github.com/leadthrough/leadthrough/store"
+)
+
+// errUsage marks command-line mistakes: main prints them with the usage hint and exits 2.
+var errUsage = errors.New("usage")
+
+// command is one subcommand's flag set. Every flag also reads LEADTHROUGH_<NAME> from the environment; an explicit
+// flag wins over the environment, which wins over the default.
+type command struct {
+	fs  *flag.FlagSet
+	env map[string]string // flag name → environment variable
+}
+
+func newCommand(name, summary string, out io.Writer) *command {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	c := &command{fs: fs, env: map[string]string{}}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: leadthrough %s [flags]\n\n%s\n\nFlags (each also read from the environment variable shown):\n", name, summary)
+		fs.PrintDefaults()
+	}
+	return c
+}
+
+// envName is the environment variable of a flag: --clickhouse-addr → LEADTHROUGH_CLICKHOUSE_ADDR.
+func envName(flagName string) string {
+	return "LEADTHROUGH_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (c *command) register(name, help string) string {
+	e := envName(name)
+	c.env[name] = e
+	return help + " (env " + e + ")"
+}
+
+func (c *command) String(name, def, help string) *string {
+	return c.fs.String(name, def, c.register(name, help))
+}
+
+func (c *command) Int(name string, def int, help string) *int { return c.fs.Int(name, def, c.register(name, help)) }
+
+func (c *command) Uint64(name string, def uint64, help string) *uint64 {
+	return c.fs.Uint64(name, def, c.register(name, help))
+}
+
+func (c *command) Float64(name string, def float64, help string) *float64 {
+	return c.fs.Float64(name, def, c.register(name, help))
+}
+
+func (c *command) Bool(name string, def bool, help string) *bool {
+	return c.fs.Bool(name, def, c.register(name, help))
+}
+
+func (c *command) Duration(name string, def time.Duration, help string) *time.Duration {
+	return c.fs.Duration(name, def, c.register(name, help))
+}
+
+// Func registers a flag parsed by set, which is called for the default (when def != ""), the environment and each
+// occurrence on the command line, in that order.
+func (c *command) Func(name, def, help string, set func(string) error) {
+	c.fs.Func(name, c.register(name, help)+defaultNote(def), set)
+	if def != "" {
+		_ = set(def)
+	}
+}
+
+func defaultNote(def string) string {
+	if def == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (default %q)", def)
+}
+
+// parse applies the environment, then the arguments. Errors are errUsage.
+func (c *command) parse(args []string) error {
+	var envErr error
+	c.fs.VisitAll(func(f *flag.Flag) {
+		e := c.env[f.Name]
+		if v, ok := os.LookupEnv(e); ok && envErr == nil {
+			if err := c.fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%w: %s=%q: %v", errUsage, e, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	if err := c.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if c.fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, c.fs.Arg(0))
+	}
+	return nil
+}
+
+// clickhouseFlags are shared by every command that talks to ClickHouse.
+func clickhouseFlags(c *command) *store.Config {
+	cfg := &store.Config{}
+	c.fs.StringVar(&cfg.Addr, "clickhouse-addr", "127.0.0.1:9000",
+		c.register("clickhouse-addr", "ClickHouse native-protocol address host:port (HTTP is not used); see --clickhouse-database"))
+	c.fs.StringVar(&cfg.Database, "clickhouse-database", "leadthrough",
+		c.register("clickhouse-database", "ClickHouse database; created by `leadthrough migrate`"))
+	c.fs.StringVar(&cfg.User, "clickhouse-user", "default", c.register("clickhouse-user", "ClickHouse user"))
+	c.fs.StringVar(&cfg.Password, "clickhouse-password", "",
+		c.register("clickhouse-password", "ClickHouse password; prefer the environment variable to keep it out of ps"))
+	return cfg
+}
+
+// brokersFlag is the Kafka bootstrap list.
+func brokersFlag(c *command) *[]string {
+	var brokers []string
+	c.Func("brokers", "127.0.0.1:9092",
+		"comma-separated Kafka bootstrap addresses host:port (`leadthrough broker` serves 127.0.0.1:9092)",
+		func(s string) error {
+			brokers = nil
+			for _, b := range strings.Split(s, ",") {
+				if b = strings.TrimSpace(b); b != "" {
+					brokers = append(brokers, b)
+				}
+			}
+			if len(brokers) == 0 {
+				return errors.New("need at least one host:port")
+			}
+			return nil
+		})
+	return &brokers
+}
+
+// windowFlags are the indicator window and coaching kinds.
+type windowConfig struct {
+	window time.Duration
+	kinds  []string
+}
+
+func windowFlags(c *command) *windowConfig {
+	w := &windowConfig{}
+	c.Func("window", "30d", "indicator window W: the window is (as-of − W, as-of]; days like 30d or a Go duration like 12h",
+		func(s string) error {
+			d, err := indicator.ParseWindow(s)
+			w.window = d
+			return err
+		})
+	c.Func("coaching-kinds", "coaching_session,one_on_one,call_review,deal_review",
+		"comma-separated activity kinds that count as coaching for coaching_coverage",
+		func(s string) error {
+			w.kinds = nil
+			for _, k := range strings.Split(s, ",") {
+				if k = strings.TrimSpace(k); k != "" {
+					w.kinds = append(w.kinds, k)
+				}
+			}
+			if len(w.kinds) == 0 {
+				return errors.New("need at least one kind")
+			}
+			return nil
+		})
+	return w
+}
+
+// logFlags sets up the process logger.
+func logFlags(c *command) func() *slog.Logger {
+	level := c.String("log-level", "info", "log level: debug, info, warn or error")
+	return func() *slog.Logger {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(*level)); err != nil {
+			l = slog.LevelInfo
+		}
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	}
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/leadthrough/leadthrough/ingest"
+	"github.com/leadthrough/leadthrough/metrics"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newCommand("serve", "Serves /metrics with per-manager indicators over a rolling window ending now, recomputed in ClickHouse "+
+		"every --refresh-interval and served from memory, and /healthz. Each refresh is also stored in the table "+
+		"team_indicators for Grafana. With --ingest, the ingest worker runs in this process too and its counters are "+
+		"on the same /metrics.", stderr)
+	chCfg := clickhouseFlags(c)
+	w := windowFlags(c)
+	listen := c.String("listen", "127.0.0.1:9464", "address for /metrics and /healthz (host:port; :9464 for all interfaces)")
+	interval := c.Duration("refresh-interval", time.Minute, "how often the indicators are recomputed")
+	withIngest := c.Bool("ingest", false, "also run the ingest worker (see `leadthrough ingest -h` for its flags, which serve accepts too)")
+	in := addIngestFlags(c)
+	logger := logFlags(c)
+	if err := c.parse(args); err != nil {
+		return err
+	}
+	log := logger()
+	s, err := openMigrated(ctx, *chCfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	refresher, err := metrics.NewRefresher(metrics.RefresherConfig{Source: s, Saver: s, Window: w.window,
+		CoachingKinds: w.kinds, Interval: *interval, Logger: log}, reg)
+	if err != nil {
+		return err
+	}
+	srv := metrics.NewServer(*listen, reg, func() error { return refresher.Healthy(3 * *interval) }, log)
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer srv.Shutdown(context.Background())
+	fmt.Fprintf(stdout, "serving http://%s/metrics and /healthz (indicators over the last %s, refreshed every %s)\n",
+		srv.Addr(), humanWindow(w.window), *interval)
+
+	ingestDone := make(chan error, 1)
+	if *withIngest {
+		cfg := in.config(log, ingest.NewMetrics(reg))
+		go func() { ingestDone <- ingest.Run(ctx, cfg, clickhouseSink{s}) }()
+	}
+	refresher.Run(ctx)
+	if *withIngest {
+		return <-ingestDone
+	}
+	return nil
+}
