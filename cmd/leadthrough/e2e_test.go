@@ -21,7 +21,9 @@ import (
 )
 
 // day returns 2026-MM-DD hh:00 UTC.
-func day(month time.Month, d, hour int) time.Time { return time.Date(2026, month, d, hour, 0, 0, 0, time.UTC) }
+func day(month time.Month, d, hour int) time.Time {
+	return time.Date(2026, month, d, hour, 0, 0, 0, time.UTC)
+}
 
 // handScenario is a small org whose indicators are computed by hand below. Window: (2026-03-01, 2026-03-31].
 //

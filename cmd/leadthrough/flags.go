@@ -50,7 +50,9 @@ func (c *command) String(name, def, help string) *string {
 	return c.fs.String(name, def, c.register(name, help))
 }
 
-func (c *command) Int(name string, def int, help string) *int { return c.fs.Int(name, def, c.register(name, help)) }
+func (c *command) Int(name string, def int, help string) *int {
+	return c.fs.Int(name, def, c.register(name, help))
+}
 
 func (c *command) Uint64(name string, def uint64, help string) *uint64 {
 	return c.fs.Uint64(name, def, c.register(name, help))
