@@ -12,6 +12,7 @@ import (
 	"github.com/leadthrough/leadthrough/broker"
 	"github.com/leadthrough/leadthrough/event"
 	"github.com/leadthrough/leadthrough/ingest"
+	"github.com/leadthrough/leadthrough/ingest/chsink"
 	"github.com/leadthrough/leadthrough/metrics"
 )
 
@@ -63,7 +64,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	ingestDone := make(chan error, 1)
 	go func() {
 		ingestDone <- ingest.Run(ingestCtx, ingest.Config{Brokers: []string{b.Addr()}, Topics: []ingest.Topic{{Name: topic}},
-			Logger: log, Metrics: ingest.NewMetrics(reg)}, clickhouseSink{s})
+			Logger: log, Metrics: ingest.NewMetrics(reg)}, chsink.New(s))
 	}()
 	if err := waitIngested(ctx, s, started, distinct(evs), ingestDone, stdout); err != nil {
 		return err

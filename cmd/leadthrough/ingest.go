@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leadthrough/leadthrough/ingest"
+	"github.com/leadthrough/leadthrough/ingest/chsink"
 	"github.com/leadthrough/leadthrough/metrics"
 	"github.com/leadthrough/leadthrough/store"
 )
@@ -115,7 +116,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	cfg := in.config(log, m)
 	log.Info("ingesting", "brokers", cfg.Brokers, "topics", topicNames(cfg.Topics), "clickhouse", chCfg.Addr, "database", chCfg.Database)
-	return ingest.Run(ctx, cfg, clickhouseSink{s})
+	return ingest.Run(ctx, cfg, chsink.New(s))
 }
 
 func topicNames(ts []ingest.Topic) []string {

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/leadthrough/leadthrough/ingest"
+	"github.com/leadthrough/leadthrough/ingest/chsink"
 	"github.com/leadthrough/leadthrough/metrics"
 )
 
@@ -53,7 +54,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ingestDone := make(chan error, 1)
 	if *withIngest {
 		cfg := in.config(log, ingest.NewMetrics(reg))
-		go func() { ingestDone <- ingest.Run(ctx, cfg, clickhouseSink{s}) }()
+		go func() { ingestDone <- ingest.Run(ctx, cfg, chsink.New(s)) }()
 	}
 	refresher.Run(ctx)
 	if *withIngest {
