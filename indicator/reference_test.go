@@ -609,6 +609,8 @@ func TestDuplicateEventCountsOnce(t *testing.T) {
 		withID(ownerChanged(at("day 35 10:00"), "D2", "M", "A"), "crm/b", "e005"))
 	// A corrected copy of the close of D1 (same source and id), delivered later: lost, not won.
 	corrected := append(slices.Clone(base), withID(lost(at("day 40 10:00"), "D1"), testSource, base[2].ID))
+	// A corrected copy that moves the close of D1 after as_of: the event as corrected is not considered at all.
+	movedLater := append(slices.Clone(base), withID(won(at("day 61 10:00"), "D1"), testSource, base[2].ID))
 	runCases(t, []refCase{
 		{
 			name:   "each event once",
@@ -642,6 +644,14 @@ func TestDuplicateEventCountsOnce(t *testing.T) {
 			// D1 lost: won 1 (D2 by M), closed 2, share 1/1, revenue 200/200, rate 1/2.
 			want: []Row{{ManagerID: "M", ManagerName: "M", WonDeals: 1, ClosedDeals: 2, ManagerClosedShare: f(1),
 				ManagerClosedRevenueShare: f(1), TakeoverRate: f(0.5), Takeovers: 1, CoachingCoverage: f(1),
+				RepsCoached: 1, RepGrowth: nil, TeamReps: 1}},
+		},
+		{
+			name:   "a later copy moved after as_of removes the event",
+			events: movedLater,
+			// D1 not closed as of day 60: won 1 (D2 by M), closed 1, share 1, revenue 1, rate 1/1.
+			want: []Row{{ManagerID: "M", ManagerName: "M", WonDeals: 1, ClosedDeals: 1, ManagerClosedShare: f(1),
+				ManagerClosedRevenueShare: f(1), TakeoverRate: f(1), Takeovers: 1, CoachingCoverage: f(1),
 				RepsCoached: 1, RepGrowth: nil, TeamReps: 1}},
 		},
 	})
@@ -797,6 +807,19 @@ func TestUnattributableDealsCountForNobody(t *testing.T) {
 
 func TestDealNeverCreatedCountsFromOwnerChanges(t *testing.T) {
 	runCases(t, []refCase{{
+		name: "a deal.created after an owner_changed is an assignment but never a takeover",
+		events: history(
+			reportsTo(at("day 0 09:00"), "A", "M"),
+			ownerChanged(at("day 31 10:00"), "D1", "A", ""), // first assignment of D1
+			created(at("day 33 10:00"), "D1", "M", 100),     // a later deal.created: owner M, not a takeover
+			won(at("day 40 10:00"), "D1"),
+		),
+		// R = A, C = M (owner from the latest assignment), M(D1) = M: won 1, closed 1, share 1, revenue 1,
+		// no takeover: rate 0/1, takeovers 0.
+		want: []Row{{ManagerID: "M", ManagerName: "M", WonDeals: 1, ClosedDeals: 1, ManagerClosedShare: f(1),
+			ManagerClosedRevenueShare: f(1), TakeoverRate: f(0), Takeovers: 0, CoachingCoverage: f(0),
+			RepsCoached: 0, RepGrowth: nil, TeamReps: 1}},
+	}, {
 		name: "owner_changed acts as the first assignment, which is never a takeover",
 		events: history(
 			reportsTo(at("day 0 09:00"), "A", "M"),

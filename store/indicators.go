@@ -271,12 +271,7 @@ func (s *Store) Indicators(ctx context.Context, p indicator.Params) ([]indicator
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	asOf := p.AsOf.UnixMilli()
-	w := p.Window.Milliseconds()
-	args := []any{
-		clickhouse.Named("as_of", asOf), clickhouse.Named("start", asOf-w), clickhouse.Named("prev_start", asOf-2*w),
-		clickhouse.Named("kinds", p.CoachingKinds),
-	}
+	args := params(p)
 	var out []indicator.Row
 	index := map[string]int{}
 	rows, err := s.conn.Query(ctx, expandedManagers, args...)
@@ -363,6 +358,15 @@ func (s *Store) Indicators(ctx context.Context, p indicator.Params) ([]indicator
 		return 0
 	})
 	return out, nil
+}
+
+// params binds a window's parameters for the fragments.
+func params(p indicator.Params) []any {
+	asOf, w := p.AsOf.UnixMilli(), p.Window.Milliseconds()
+	return []any{
+		clickhouse.Named("as_of", asOf), clickhouse.Named("start", asOf-w), clickhouse.Named("prev_start", asOf-2*w),
+		clickhouse.Named("kinds", p.CoachingKinds),
+	}
 }
 
 func ratio(num, den float64) *float64 {

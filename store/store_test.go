@@ -274,3 +274,53 @@ func show(rows []indicator.Row) []string {
 	}
 	return out
 }
+
+// TestDealAttributionAddsUpToIndicators: per manager, the attributed deals add up to the indicators' counts.
+func TestDealAttributionAddsUpToIndicators(t *testing.T) {
+	asOf := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
+	s := newTestStore(t)
+	var all []event.Event
+	for seed := range uint64(30) {
+		all = append(all, namespace(scenario.Random(seed+1, asOf), seed)...)
+	}
+	insert(t, s, all)
+	p := indicator.Params{AsOf: asOf}
+	deals, err := s.DealAttribution(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type counts struct{ won, closed, taken int64 }
+	per := map[string]*counts{}
+	for _, d := range deals {
+		if d.ManagerID == "" {
+			continue
+		}
+		if per[d.ManagerID] == nil {
+			per[d.ManagerID] = &counts{}
+		}
+		c := per[d.ManagerID]
+		c.closed++
+		if d.Won {
+			c.won++
+		}
+		if d.TakenOver {
+			c.taken++
+		}
+	}
+	rows := indicator.Reference(all, p)
+	if len(deals) == 0 || len(rows) == 0 {
+		t.Fatal("no deals or managers: the scenarios are degenerate")
+	}
+	for _, r := range rows {
+		c := per[r.ManagerID]
+		if c == nil {
+			c = &counts{}
+		}
+		if c.won != r.WonDeals || c.closed != r.ClosedDeals {
+			t.Errorf("%s: attribution has won %d closed %d, indicators won %d closed %d", r.ManagerID, c.won, c.closed, r.WonDeals, r.ClosedDeals)
+		}
+		if r.TakeoverRate != nil && math.Abs(float64(c.taken)/float64(c.closed)-*r.TakeoverRate) > 1e-9 {
+			t.Errorf("%s: attribution takeover share %d/%d, indicator %v", r.ManagerID, c.taken, c.closed, *r.TakeoverRate)
+		}
+	}
+}

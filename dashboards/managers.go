@@ -1,0 +1,339 @@
+package dashboards
+
+import (
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
+	"github.com/grafana/grafana-foundation-sdk/go/stat"
+	"github.com/grafana/grafana-foundation-sdk/go/table"
+	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+)
+
+// Data sources are variables, so one dashboard JSON works on any Grafana whatever its data sources are called.
+var (
+	prometheusRef = common.DataSourceRef{Type: cog.ToPtr("prometheus"), Uid: cog.ToPtr("${datasource}")}
+	clickhouseRef = common.DataSourceRef{Type: cog.ToPtr(clickhousePlugin), Uid: cog.ToPtr("${clickhouse}")}
+)
+
+// managerSelector restricts per-manager series to the managers picked in the `manager` variable.
+const managerSelector = `{manager_name=~"$manager"}`
+
+// The alert thresholds of deploy/prometheus/alerts.yml, drawn on the panels.
+const (
+	takeoverThreshold = 0.3
+	coverageThreshold = 0.5
+)
+
+// Managers is the "Leadthrough — managers" dashboard: the per-manager indicators over time and now, the deals
+// handed to a manager (from ClickHouse), and the health of the indicator refresh and of ingest.
+func Managers() (dashboard.Dashboard, error) {
+	return dashboard.NewDashboardBuilder("Leadthrough — managers").
+		Uid("leadthrough-managers").
+		Description("Does each sales manager lead through their reps — coaching them and growing them — or take their deals " +
+			"over? Every indicator covers a rolling window ending at the time shown (30 days by default; see the Service row). " +
+			"Definitions: docs/indicators.md. Alerts and what to do: docs/runbook.md.").
+		Tags([]string{"leadthrough"}).
+		Editable().
+		Tooltip(dashboard.DashboardCursorSyncCrosshair).
+		Time("now-30d", "now").
+		Refresh("5m").
+		Timezone(common.TimeZoneBrowser).
+		Link(dashboard.NewDashboardLinkBuilder("Runbook").
+			Type(dashboard.DashboardLinkTypeLink).
+			Url("https://github.com/leadthrough/leadthrough/blob/main/docs/runbook.md").
+			TargetBlank(true).
+			Icon("doc")).
+		WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").
+			Label("Prometheus").
+			Type("prometheus")).
+		WithVariable(dashboard.NewDatasourceVariableBuilder("clickhouse").
+			Label("ClickHouse").
+			Type(clickhousePlugin)).
+		WithVariable(dashboard.NewQueryVariableBuilder("manager").
+			Label("Manager").
+			Description("Managers with a team in the last indicator refresh.").
+			Datasource(prometheusRef).
+			Query(dashboard.StringOrMap{String: cog.ToPtr("label_values(leadthrough_manager_team_reps, manager_name)")}).
+			Definition("label_values(leadthrough_manager_team_reps, manager_name)").
+			Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
+			Sort(dashboard.VariableSortAlphabeticalCaseInsensitiveAsc).
+			Multi(true).
+			IncludeAll(true).
+			AllValue(".*")).
+		// The ClickHouse panels filter by id, which is stable when a manager is renamed in the CRM.
+		WithVariable(dashboard.NewQueryVariableBuilder("manager_id").
+			Label("Manager id").
+			Hide(dashboard.VariableHideHideVariable).
+			Datasource(prometheusRef).
+			Query(dashboard.StringOrMap{String: cog.ToPtr(`label_values(leadthrough_manager_team_reps` + managerSelector + `, manager_id)`)}).
+			Definition(`label_values(leadthrough_manager_team_reps` + managerSelector + `, manager_id)`).
+			Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
+			Multi(true).
+			IncludeAll(true)).
+		WithRow(dashboard.NewRowBuilder("Leading through others")).
+		WithPanel(ratioPanel("Takeover rate",
+			"Share of the team's closed deals that the manager took over before the close (takeover_rate). "+
+				"The dashed line is the alert threshold: LeadthroughManagerHighTakeoverRate fires above 30% with at least 5 closed deals.",
+			"leadthrough_manager_takeover_ratio").
+			Thresholds(thresholds("green", step(takeoverThreshold, "red"))).
+			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed))).
+		WithPanel(ratioPanel("Coaching coverage",
+			"Share of the team's reps the manager coached at least once in the window (coaching_coverage). "+
+				"The dashed line is the alert threshold: LeadthroughManagerLowCoachingCoverage fires below 50% for teams of 3 reps or more.",
+			"leadthrough_manager_coaching_coverage_ratio").
+			Thresholds(thresholds("red", step(coverageThreshold, "green"))).
+			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeDashed))).
+		WithPanel(ratioPanel("Manager-closed share",
+			"Share of the team's won deals that the manager closed personally (manager_closed_share), "+
+				"and the same weighted by amount (manager_closed_revenue_share).",
+			"").
+			WithTarget(prom("leadthrough_manager_closed_share_ratio"+managerSelector, "{{manager_name}} — deals").RefId("A")).
+			WithTarget(prom("leadthrough_manager_closed_revenue_share_ratio"+managerSelector, "{{manager_name}} — revenue").RefId("B"))).
+		WithPanel(managerPanel("Rep growth",
+			"Median change of the reps' self-closed won amount against the previous window (rep_growth): "+
+				"+20% means the typical rep sells a fifth more than a window earlier. Below zero, the team shrinks.",
+			"percentunit").
+			WithTarget(prom("leadthrough_manager_rep_growth"+managerSelector, "{{manager_name}}")).
+			AxisCenteredZero(true).
+			Thresholds(thresholds("red", step(0, "green"))).
+			ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeLine))).
+		WithPanel(managerPanel("Takeovers",
+			"Deals the manager took over from one of their own reps in the window (takeovers), closed or not.",
+			"none").
+			WithTarget(prom("leadthrough_manager_takeovers"+managerSelector, "{{manager_name}}")).
+			Decimals(0).
+			Min(0)).
+		WithPanel(managerPanel("Team size",
+			"Reps who reported to the manager at some time in the window (team_reps), and how many of them were coached (reps_coached).",
+			"none").
+			WithTarget(prom("leadthrough_manager_team_reps"+managerSelector, "{{manager_name}} — reps").RefId("A")).
+			WithTarget(prom("leadthrough_manager_reps_coached"+managerSelector, "{{manager_name}} — coached").RefId("B")).
+			Decimals(0).
+			Min(0)).
+		WithPanel(currentValuesTable()).
+		WithRow(dashboard.NewRowBuilder("Deals")).
+		WithPanel(dealsHandedToManager()).
+		WithRow(dashboard.NewRowBuilder("Service")).
+		WithPanel(statPanel("Indicator window", "Length W of the rolling window of every indicator above.",
+			"leadthrough_indicators_window_seconds / 86400", "suffix: days")).
+		WithPanel(statPanel("Last successful refresh", "Time since the indicators were last recomputed. "+
+			"LeadthroughIndicatorsStale fires after 15 minutes.",
+			"time() - max(leadthrough_indicators_last_success_timestamp_seconds > 0)", "s").
+			Thresholds(thresholds("green", step(15*60, "red")))).
+		WithPanel(statPanel("Window end age", "Time since as_of, the end of the window of the values served.",
+			"time() - max(leadthrough_indicators_as_of_timestamp_seconds)", "s")).
+		WithPanel(statPanel("Refresh duration", "Duration of the last indicator refresh attempt.",
+			"max(leadthrough_indicators_refresh_duration_seconds)", "s")).
+		WithPanel(statPanel("Failed refreshes", "Indicator refreshes that failed in the dashboard's time range.",
+			"sum(increase(leadthrough_indicators_refresh_failures_total[$__range]))", "none").
+			Decimals(0).
+			Thresholds(thresholds("green", step(1, "orange")))).
+		WithPanel(statPanel("Managers", "Managers in the last successful refresh.",
+			"max(leadthrough_indicators_managers)", "none").
+			Decimals(0)).
+		WithRow(dashboard.NewRowBuilder("Ingest")).
+		WithPanel(ingestPanel("Messages consumed", "Kafka messages consumed per second, by topic, redeliveries and dead letters included.",
+			"msg/s").
+			WithTarget(prom("sum by (topic) (rate(leadthrough_ingest_messages_total[$__rate_interval]))", "{{topic}}"))).
+		WithPanel(ingestPanel("Dead letters", "Messages sent to <topic>.dlq per second, by topic and reason. "+
+			"Any of them fires LeadthroughIngestDeadLetters.",
+			"msg/s").
+			WithTarget(prom("sum by (topic, reason) (rate(leadthrough_ingest_dead_letters_total[$__rate_interval]))",
+				"{{reason}} ({{topic}})"))).
+		WithPanel(ingestPanel("Batch write latency (p95)", "95th percentile of the duration of ClickHouse batch inserts, "+
+			"successful or not; and failed writes per second (LeadthroughIngestWriteErrors fires when they persist for 10 minutes).",
+			"s").
+			WithTarget(prom("histogram_quantile(0.95, sum by (le) (rate(leadthrough_ingest_batch_write_duration_seconds_bucket[$__rate_interval])))",
+				"p95").RefId("A")).
+			WithTarget(prom("sum(rate(leadthrough_ingest_write_errors_total[$__rate_interval]))", "write errors/s").RefId("B")).
+			OverrideByName("write errors/s", []dashboard.DynamicConfigValue{
+				{Id: "unit", Value: "ops"},
+				{Id: "custom.axisPlacement", Value: "right"},
+				{Id: "color", Value: map[string]any{"mode": "fixed", "fixedColor": "red"}},
+			})).
+		WithPanel(ingestPanel("Time since last commit", "Age of each worker's last successful Kafka offset commit; "+
+			"it grows while a worker is idle or stuck.",
+			"s").
+			WithTarget(prom("time() - leadthrough_ingest_last_commit_timestamp_seconds", "{{instance}}"))).
+		Build()
+}
+
+// prom is an instant-or-range PromQL query on the dashboard's Prometheus data source variable.
+func prom(expr, legend string) *prometheus.DataqueryBuilder {
+	return prometheus.NewDataqueryBuilder().Datasource(prometheusRef).Expr(expr).LegendFormat(legend)
+}
+
+// managerPanel is a half-width time series with one series per manager and their latest value in the legend.
+func managerPanel(title, description, unit string) *timeseries.PanelBuilder {
+	return timeseries.NewPanelBuilder().
+		Title(title).
+		Description(description).
+		Datasource(prometheusRef).
+		Unit(unit).
+		Span(12).
+		Height(9).
+		LineWidth(2).
+		Legend(common.NewVizLegendOptionsBuilder().
+			ShowLegend(true).
+			DisplayMode(common.LegendDisplayModeTable).
+			Placement(common.LegendPlacementRight).
+			Calcs([]string{"lastNotNull"}).
+			SortBy("Last *").
+			SortDesc(true)).
+		Tooltip(common.NewVizTooltipOptionsBuilder().Mode(common.TooltipDisplayModeMulti).Sort(common.SortOrderDescending))
+}
+
+// ratioPanel is a managerPanel of a 0–1 indicator shown as a percentage, with the metric's query if one is given.
+func ratioPanel(title, description, metric string) *timeseries.PanelBuilder {
+	p := managerPanel(title, description, "percentunit").Min(0).Max(1)
+	if metric != "" {
+		p.WithTarget(prom(metric+managerSelector, "{{manager_name}}"))
+	}
+	return p
+}
+
+// currentValuesTable shows every indicator of every selected manager now: one instant query per indicator, merged
+// into one row per manager.
+func currentValuesTable() *table.PanelBuilder {
+	columns := []struct{ metric, name string }{
+		{"leadthrough_manager_closed_deals", "Closed deals"},
+		{"leadthrough_manager_won_deals", "Won deals"},
+		{"leadthrough_manager_takeover_ratio", "Takeover rate"},
+		{"leadthrough_manager_takeovers", "Takeovers"},
+		{"leadthrough_manager_closed_share_ratio", "Manager-closed share"},
+		{"leadthrough_manager_closed_revenue_share_ratio", "Manager-closed revenue share"},
+		{"leadthrough_manager_team_reps", "Team reps"},
+		{"leadthrough_manager_reps_coached", "Reps coached"},
+		{"leadthrough_manager_coaching_coverage_ratio", "Coaching coverage"},
+		{"leadthrough_manager_rep_growth", "Rep growth"},
+	}
+	p := table.NewPanelBuilder().
+		Title("Now, per manager").
+		Description("The indicators at the end of the time range, one row per manager. A blank cell is an indicator with " +
+			"nothing to measure (no closed deals, an empty team, no rep with sales in the previous window).").
+		Datasource(prometheusRef).
+		Span(24).
+		Height(9).
+		Unit("none").
+		Decimals(0).
+		SortBy([]cog.Builder[common.TableSortByFieldState]{
+			common.NewTableSortByFieldStateBuilder().DisplayName("Takeover rate").Desc(true),
+		})
+	rename := map[string]string{"manager_name": "Manager", "manager_id": "Manager id"}
+	index := map[string]int{"manager_name": 0}
+	for i, c := range columns {
+		ref := string(rune('A' + i))
+		p.WithTarget(prom(c.metric+managerSelector, "").RefId(ref).Instant().Format(prometheus.PromQueryFormatTable))
+		rename["Value #"+ref] = c.name
+		index["Value #"+ref] = i + 1
+		if c.name != "Takeovers" && c.name != "Team reps" && c.name != "Reps coached" &&
+			c.name != "Closed deals" && c.name != "Won deals" {
+			p.OverrideByName(c.name, []dashboard.DynamicConfigValue{{Id: "unit", Value: "percentunit"}, {Id: "decimals", Value: 1}})
+		}
+	}
+	index["manager_id"] = len(columns) + 1
+	p.WithTransformation(dashboard.DataTransformerConfig{Id: "merge", Options: map[string]any{}})
+	p.WithTransformation(dashboard.DataTransformerConfig{Id: "organize", Options: map[string]any{
+		"excludeByName": map[string]bool{"Time": true, "job": true, "instance": true, "__name__": true},
+		"renameByName":  rename,
+		"indexByName":   index,
+	}})
+	return p
+}
+
+// dealsHandedToManagerSQL lists the deals whose owner was changed to one of the selected managers in the time
+// range, with the previous owner's name and the deal's status now. Such a change is a takeover (DESIGN.md) when the
+// previous owner reported to the manager at that time. It runs on ClickHouse 18.16 and current releases: one JOIN
+// per SELECT, aliased joined subqueries. Unqualified tables are in the data source's default database.
+const dealsHandedToManagerSQL = `SELECT
+    changed_at AS "Changed at",
+    deal_id AS "Deal",
+    owner_id AS "New owner",
+    previous_owner_id AS "Previous owner",
+    previous_owner_name AS "Previous owner name",
+    changed_by AS "Changed by",
+    if(status = '', 'open', status) AS "Status now"
+FROM
+(
+    SELECT changed_at, deal_id, owner_id, previous_owner_id, previous_owner_name, changed_by
+    FROM
+    (
+        SELECT time AS changed_at, deal_id, owner_id, previous_owner_id, changed_by
+        FROM events FINAL
+        WHERE type = 'deal.owner_changed'
+          AND owner_id IN (${manager_id:singlequote})
+          AND $__timeFilter(time)
+    ) AS changes
+    ANY LEFT JOIN
+    (
+        SELECT user_id AS previous_owner_id, argMax(name, time_ms) AS previous_owner_name
+        FROM events FINAL
+        WHERE type = 'user.upserted'
+        GROUP BY user_id
+    ) AS users USING previous_owner_id
+) AS handed
+ANY LEFT JOIN
+(
+    SELECT deal_id, argMax(multiIf(type = 'deal.closed', outcome, type = 'deal.deleted', 'deleted', ''), time_ms) AS status
+    FROM events FINAL
+    WHERE type IN ('deal.closed', 'deal.reopened', 'deal.deleted')
+    GROUP BY deal_id
+) AS statuses USING deal_id
+ORDER BY changed_at DESC
+LIMIT 1000`
+
+func dealsHandedToManager() *table.PanelBuilder {
+	return table.NewPanelBuilder().
+		Title("Deals handed to the manager").
+		Description("Every change of a deal's owner to the selected manager in the time range, from the events in ClickHouse. " +
+			"It is a takeover when the previous owner was on the manager's team at the time; look at these deals with the " +
+			"manager. The previous owner is as reported by the CRM.").
+		Datasource(clickhouseRef).
+		Span(24).
+		Height(10).
+		WithTarget(newClickhouseTable("A", dealsHandedToManagerSQL)).
+		Filterable(true)
+}
+
+// statPanel is a small single-value panel of the service row.
+func statPanel(title, description, expr, unit string) *stat.PanelBuilder {
+	return stat.NewPanelBuilder().
+		Title(title).
+		Description(description).
+		Datasource(prometheusRef).
+		WithTarget(prom(expr, "").Instant()).
+		Unit(unit).
+		Span(4).
+		Height(4).
+		GraphMode(common.BigValueGraphModeNone).
+		ColorMode(common.BigValueColorModeValue).
+		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))
+}
+
+// ingestPanel is a half-width time series of the ingest row.
+func ingestPanel(title, description, unit string) *timeseries.PanelBuilder {
+	return timeseries.NewPanelBuilder().
+		Title(title).
+		Description(description).
+		Datasource(prometheusRef).
+		Unit(unit).
+		Min(0).
+		Span(12).
+		Height(8).
+		Legend(common.NewVizLegendOptionsBuilder().
+			ShowLegend(true).
+			DisplayMode(common.LegendDisplayModeList).
+			Placement(common.LegendPlacementBottom))
+}
+
+// thresholds are absolute steps: base is the colour below the first step.
+func thresholds(base string, steps ...dashboard.Threshold) *dashboard.ThresholdsConfigBuilder {
+	return dashboard.NewThresholdsConfigBuilder().
+		Mode(dashboard.ThresholdsModeAbsolute).
+		Steps(append([]dashboard.Threshold{{Color: base}}, steps...))
+}
+
+func step(value float64, color string) dashboard.Threshold {
+	return dashboard.Threshold{Value: &value, Color: color}
+}
