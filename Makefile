@@ -39,12 +39,14 @@ build:
 bench: services-up
 	$(TEST_ENV) $(GO) test -run '^$$' -bench . -benchmem ./...
 
-## fuzz: run each decoder fuzz target for FUZZTIME (default 30s)
+## fuzz: run every fuzz target (the event contract and each CRM decoder) for FUZZTIME (default 30s) each
 FUZZTIME ?= 30s
 fuzz:
-	@for target in $$($(GO) test -list '^Fuzz' ./event/ | grep '^Fuzz'); do \
-		echo "fuzzing $$target for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./event/ || exit 1; \
+	@for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "fuzzing $$pkg $$target for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
 	done
 
 ## dashboards: regenerate the committed Grafana JSON

@@ -28,10 +28,10 @@ const (
 // Managers is the "Leadthrough — managers" dashboard: the per-manager indicators over time and now, the deals
 // handed to a manager (from ClickHouse), and the health of the indicator refresh and of ingest.
 func Managers() (dashboard.Dashboard, error) {
-	return dashboard.NewDashboardBuilder("Leadthrough — managers").
+	d, err := dashboard.NewDashboardBuilder("Leadthrough — managers").
 		Uid("leadthrough-managers").
-		Description("Does each sales manager lead through their reps — coaching them and growing them — or take their deals " +
-			"over? Every indicator covers a rolling window ending at the time shown (30 days by default; see the Service row). " +
+		Description("Does each sales manager lead through their reps — coaching them and growing them — or take their deals "+
+			"over? Every indicator covers a rolling window ending at the time shown (30 days by default; see the Service row). "+
 			"Definitions: docs/indicators.md. Alerts and what to do: docs/runbook.md.").
 		Tags([]string{"leadthrough"}).
 		Editable().
@@ -60,8 +60,10 @@ func Managers() (dashboard.Dashboard, error) {
 			Sort(dashboard.VariableSortAlphabeticalCaseInsensitiveAsc).
 			Multi(true).
 			IncludeAll(true).
-			AllValue(".*")).
-		// The ClickHouse panels filter by id, which is stable when a manager is renamed in the CRM.
+			AllValue(".*").
+			Current(all)).
+		// The ClickHouse panels filter by id, which is stable when a manager is renamed in the CRM. Always "All": all
+		// the ids of the managers picked above.
 		WithVariable(dashboard.NewQueryVariableBuilder("manager_id").
 			Label("Manager id").
 			Hide(dashboard.VariableHideHideVariable).
@@ -70,7 +72,8 @@ func Managers() (dashboard.Dashboard, error) {
 			Definition(`label_values(leadthrough_manager_team_reps` + managerSelector + `, manager_id)`).
 			Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
 			Multi(true).
-			IncludeAll(true)).
+			IncludeAll(true).
+			Current(all)).
 		WithRow(dashboard.NewRowBuilder("Leading through others")).
 		WithPanel(ratioPanel("Takeover rate",
 			"Share of the team's closed deals that the manager took over before the close (takeover_rate). "+
@@ -101,7 +104,7 @@ func Managers() (dashboard.Dashboard, error) {
 		WithPanel(managerPanel("Takeovers",
 			"Deals the manager took over from one of their own reps in the window (takeovers), closed or not.",
 			"none").
-			WithTarget(prom("leadthrough_manager_takeovers"+managerSelector, "{{manager_name}}")).
+			WithTarget(prom("leadthrough_manager_takeover_count"+managerSelector, "{{manager_name}}")).
 			Decimals(0).
 			Min(0)).
 		WithPanel(managerPanel("Team size",
@@ -155,8 +158,40 @@ func Managers() (dashboard.Dashboard, error) {
 		WithPanel(ingestPanel("Time since last commit", "Age of each worker's last successful Kafka offset commit; "+
 			"it grows while a worker is idle or stuck.",
 			"s").
-			WithTarget(prom("time() - leadthrough_ingest_last_commit_timestamp_seconds", "{{instance}}"))).
+			WithTarget(prom("time() - up", "{{instance}}"))).
 		Build()
+	if err != nil {
+		return d, err
+	}
+	number(&d)
+	return d, nil
+}
+
+// number gives every panel a stable id in dashboard order and every unnamed query a refId (A, B, …), which
+// Grafana would otherwise assign on load, making the stored JSON differ from the committed one.
+func number(d *dashboard.Dashboard) {
+	id := uint32(0)
+	for _, p := range d.Panels {
+		id++
+		if p.RowPanel != nil {
+			p.RowPanel.Id = id
+			continue
+		}
+		p.Panel.Id = cog.ToPtr(id)
+		for i, t := range p.Panel.Targets {
+			if q, ok := t.(prometheus.Dataquery); ok && q.RefId == nil {
+				q.RefId = cog.ToPtr(string(rune('A' + i)))
+				p.Panel.Targets[i] = q
+			}
+		}
+	}
+}
+
+// all is the "All" option of a multi-value variable.
+var all = dashboard.VariableOption{
+	Selected: cog.ToPtr(true),
+	Text:     dashboard.StringOrArrayOfString{ArrayOfString: []string{"All"}},
+	Value:    dashboard.StringOrArrayOfString{ArrayOfString: []string{"$__all"}},
 }
 
 // prom is an instant-or-range PromQL query on the dashboard's Prometheus data source variable.
@@ -196,17 +231,20 @@ func ratioPanel(title, description, metric string) *timeseries.PanelBuilder {
 // currentValuesTable shows every indicator of every selected manager now: one instant query per indicator, merged
 // into one row per manager.
 func currentValuesTable() *table.PanelBuilder {
-	columns := []struct{ metric, name string }{
-		{"leadthrough_manager_closed_deals", "Closed deals"},
-		{"leadthrough_manager_won_deals", "Won deals"},
-		{"leadthrough_manager_takeover_ratio", "Takeover rate"},
-		{"leadthrough_manager_takeovers", "Takeovers"},
-		{"leadthrough_manager_closed_share_ratio", "Manager-closed share"},
-		{"leadthrough_manager_closed_revenue_share_ratio", "Manager-closed revenue share"},
-		{"leadthrough_manager_team_reps", "Team reps"},
-		{"leadthrough_manager_reps_coached", "Reps coached"},
-		{"leadthrough_manager_coaching_coverage_ratio", "Coaching coverage"},
-		{"leadthrough_manager_rep_growth", "Rep growth"},
+	columns := []struct {
+		metric, name string
+		ratio        bool
+	}{
+		{"leadthrough_manager_closed_deals", "Closed deals", false},
+		{"leadthrough_manager_won_deals", "Won deals", false},
+		{"leadthrough_manager_takeover_ratio", "Takeover rate", true},
+		{"leadthrough_manager_takeovers", "Takeovers", false},
+		{"leadthrough_manager_closed_share_ratio", "Manager-closed share", true},
+		{"leadthrough_manager_closed_revenue_share_ratio", "Manager-closed revenue share", true},
+		{"leadthrough_manager_team_reps", "Team reps", false},
+		{"leadthrough_manager_reps_coached", "Reps coached", false},
+		{"leadthrough_manager_coaching_coverage_ratio", "Coaching coverage", true},
+		{"leadthrough_manager_rep_growth", "Rep growth", true},
 	}
 	p := table.NewPanelBuilder().
 		Title("Now, per manager").
@@ -217,9 +255,11 @@ func currentValuesTable() *table.PanelBuilder {
 		Height(9).
 		Unit("none").
 		Decimals(0).
+		Footer(common.NewTableFooterOptionsBuilder().Show(false).Reducer([]string{})).
 		SortBy([]cog.Builder[common.TableSortByFieldState]{
 			common.NewTableSortByFieldStateBuilder().DisplayName("Takeover rate").Desc(true),
 		})
+	// Instant queries in table format come out as columns Value #<refId>, joined on their labels by "merge".
 	rename := map[string]string{"manager_name": "Manager", "manager_id": "Manager id"}
 	index := map[string]int{"manager_name": 0}
 	for i, c := range columns {
@@ -227,8 +267,7 @@ func currentValuesTable() *table.PanelBuilder {
 		p.WithTarget(prom(c.metric+managerSelector, "").RefId(ref).Instant().Format(prometheus.PromQueryFormatTable))
 		rename["Value #"+ref] = c.name
 		index["Value #"+ref] = i + 1
-		if c.name != "Takeovers" && c.name != "Team reps" && c.name != "Reps coached" &&
-			c.name != "Closed deals" && c.name != "Won deals" {
+		if c.ratio {
 			p.OverrideByName(c.name, []dashboard.DynamicConfigValue{{Id: "unit", Value: "percentunit"}, {Id: "decimals", Value: 1}})
 		}
 	}
