@@ -20,7 +20,7 @@ demo: clickhouse-up
 	$(GO) run ./cmd/leadthrough demo --clickhouse-addr 127.0.0.1:$(CLICKHOUSE_TCP_PORT)
 
 ## test: vet, then every test with real services (fails, never skips, when one is missing)
-test: services-up promtool vet
+test: deps services-up promtool vet
 	$(TEST_ENV) $(GO) test -timeout 20m ./...
 
 ## unit: the tests that need no service (service tests skip and say so)

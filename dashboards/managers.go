@@ -104,7 +104,7 @@ func Managers() (dashboard.Dashboard, error) {
 		WithPanel(managerPanel("Takeovers",
 			"Deals the manager took over from one of their own reps in the window (takeovers), closed or not.",
 			"none").
-			WithTarget(prom("leadthrough_manager_takeover_count"+managerSelector, "{{manager_name}}")).
+			WithTarget(prom("leadthrough_manager_takeovers"+managerSelector, "{{manager_name}}")).
 			Decimals(0).
 			Min(0)).
 		WithPanel(managerPanel("Team size",
@@ -158,7 +158,7 @@ func Managers() (dashboard.Dashboard, error) {
 		WithPanel(ingestPanel("Time since last commit", "Age of each worker's last successful Kafka offset commit; "+
 			"it grows while a worker is idle or stuck.",
 			"s").
-			WithTarget(prom("time() - up", "{{instance}}"))).
+			WithTarget(prom("time() - leadthrough_ingest_last_commit_timestamp_seconds", "{{instance}}"))).
 		Build()
 	if err != nil {
 		return d, err
@@ -255,7 +255,7 @@ func currentValuesTable() *table.PanelBuilder {
 		Height(9).
 		Unit("none").
 		Decimals(0).
-		Footer(common.NewTableFooterOptionsBuilder().Show(false).Reducer([]string{})).
+		Footer(noFooter()).
 		SortBy([]cog.Builder[common.TableSortByFieldState]{
 			common.NewTableSortByFieldStateBuilder().DisplayName("Takeover rate").Desc(true),
 		})
@@ -332,10 +332,17 @@ func dealsHandedToManager() *table.PanelBuilder {
 		Span(24).
 		Height(10).
 		WithTarget(newClickhouseTable("A", dealsHandedToManagerSQL)).
+		Footer(noFooter()).
 		Filterable(true)
 }
 
-// statPanel is a small single-value panel of the service row.
+// noFooter spells out the hidden table footer: the SDK's default has a null reducer list.
+func noFooter() *common.TableFooterOptionsBuilder {
+	return common.NewTableFooterOptionsBuilder().Show(false).Reducer([]string{})
+}
+
+// statPanel is a small single-value panel of the service row. It is green unless the caller sets thresholds:
+// without any, Grafana would colour it by its fallback of red from 80.
 func statPanel(title, description, expr, unit string) *stat.PanelBuilder {
 	return stat.NewPanelBuilder().
 		Title(title).
@@ -345,8 +352,10 @@ func statPanel(title, description, expr, unit string) *stat.PanelBuilder {
 		Unit(unit).
 		Span(4).
 		Height(4).
+		Thresholds(thresholds("green")).
 		GraphMode(common.BigValueGraphModeNone).
 		ColorMode(common.BigValueColorModeValue).
+		Orientation(common.VizOrientationAuto).
 		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}))
 }
 

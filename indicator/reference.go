@@ -128,7 +128,7 @@ func newModel(events []event.Event, p Params) *model {
 		case event.DealCreated, event.DealOwnerChanged:
 			dl := m.deal(d.DealID)
 			dl.owners = append(dl.owners, ownerEvent{at, e.Type, d.OwnerID})
-			if d.Amount != nil {
+			if e.Type == event.DealCreated && d.Amount != nil { // the contract has no amount on owner changes
 				dl.amounts = append(dl.amounts, amountEvent{at, *d.Amount})
 			}
 		case event.DealAmountChanged:

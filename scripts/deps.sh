@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the local services need:
-#   clickhouse-server clickhouse-client prometheus kcat
+#   clickhouse-server clickhouse-client prometheus kcat docker-compose (validates deploy/compose; no engine is needed)
 #
 # No-op when all of them are installed. Otherwise waits for any other
 # apt/dpkg run to finish, runs `apt-get update` and installs the missing
@@ -15,7 +15,7 @@ SCRIPT_NAME=deps.sh
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PACKAGES=(clickhouse-server clickhouse-client prometheus kcat)
+PACKAGES=(clickhouse-server clickhouse-client prometheus kcat docker-compose)
 APT_WAIT_SECONDS="${APT_WAIT_SECONDS:-1800}"
 
 installed() {

@@ -17,12 +17,17 @@ import (
 )
 
 // newTestStore creates a fresh, migrated database on the test ClickHouse and drops it when the test ends.
-func newTestStore(t *testing.T) *Store {
+func newTestStore(t testing.TB) *Store {
 	t.Helper()
 	addr := testenv.ClickHouse(t)
 	ctx := context.Background()
-	name := fmt.Sprintf("lt_test_%s_%d", strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name())),
-		time.Now().UnixNano()%1_000_000)
+	clean := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(t.Name()))
+	name := fmt.Sprintf("lt_test_%s_%d", clean, time.Now().UnixNano()%1_000_000)
 	if len(name) > 60 {
 		name = name[:60]
 	}
@@ -44,7 +49,7 @@ func newTestStore(t *testing.T) *Store {
 	return s
 }
 
-func insert(t *testing.T, s *Store, evs []event.Event) {
+func insert(t testing.TB, s *Store, evs []event.Event) {
 	t.Helper()
 	batch := make([]Stored, len(evs))
 	for i, e := range evs {

@@ -47,3 +47,12 @@ func Promtool(t testing.TB) string {
 	t.Skip("promtool is not installed: skipping (scripts/deps.sh installs it)")
 	return ""
 }
+
+// Missing reports that something a test needs is not installed: a failure under `make test` or CI, a skip otherwise.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if required() {
+		t.Fatalf("%s (scripts/deps.sh installs it)", what)
+	}
+	t.Skip(what + ": skipping")
+}
