@@ -52,7 +52,8 @@ func TestTopicFlagReplacesDefaultAndRepeats(t *testing.T) {
 	}{
 		{"default", "", nil, "crm.events=cloudevents"},
 		{"one flag replaces the default", "", []string{"--topic", "a"}, "a=cloudevents"},
-		{"repeated", "", []string{"--topic", "a", "--topic", "b=cloudevents"}, "a=cloudevents,b=cloudevents"},
+		{"repeated", "", []string{"--topic", "a", "--topic", "b=hubspot", "--topic", "c=salesforce-cdc"},
+			"a=cloudevents,b=hubspot,c=salesforce-cdc"},
 		{"environment list", "x,y", nil, "x=cloudevents,y=cloudevents"},
 	}
 	for _, tt := range tests {
@@ -65,7 +66,11 @@ func TestTopicFlagReplacesDefaultAndRepeats(t *testing.T) {
 			if err := c.parse(tt.args); err != nil {
 				t.Fatal(err)
 			}
-			if got := strings.Join(topicNames(*topics), ","); got != tt.want {
+			var got []string
+			for _, t := range *topics {
+				got = append(got, t.name+"="+t.format)
+			}
+			if got := strings.Join(got, ","); got != tt.want {
 				t.Errorf("topics %s, want %s", got, tt.want)
 			}
 		})
@@ -85,6 +90,8 @@ func TestBadInputIsAUsageErrorWithExitCode2(t *testing.T) {
 		{"bad format", nil, []string{"indicators", "--format", "xml"}, "--format must be table or json"},
 		{"bad as-of", nil, []string{"indicators", "--as-of", "yesterday"}, "RFC 3339"},
 		{"unknown topic format", nil, []string{"ingest", "--topic", "t=avro"}, `unknown format "avro"`},
+		{"stage both won and lost", nil, []string{"ingest", "--topic", "t=hubspot", "--hubspot-won-stages", "s1",
+			"--hubspot-lost-stages", "s1"}, "hubspot"},
 		{"bad environment", map[string]string{"LEADTHROUGH_BATCH_SIZE": "many"}, []string{"ingest"}, "LEADTHROUGH_BATCH_SIZE"},
 	}
 	for _, tt := range tests {

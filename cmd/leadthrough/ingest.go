@@ -11,33 +11,49 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/leadthrough/leadthrough/crm/hubspot"
+	"github.com/leadthrough/leadthrough/crm/salesforce"
 	"github.com/leadthrough/leadthrough/ingest"
 	"github.com/leadthrough/leadthrough/ingest/chsink"
 	"github.com/leadthrough/leadthrough/metrics"
 	"github.com/leadthrough/leadthrough/store"
 )
 
-// decoders are the input formats a topic can carry, by the name used in --topic NAME=FORMAT.
-var decoders = map[string]ingest.Decoder{
-	ingest.CloudEvents.Name(): ingest.CloudEvents,
+// formats are the input formats a topic can carry, by the name used in --topic NAME=FORMAT. A decoder is built
+// after the flags are parsed, from the vendor flags.
+var formats = map[string]func(v vendorFlags) (ingest.Decoder, error){
+	"cloudevents": func(vendorFlags) (ingest.Decoder, error) { return ingest.CloudEvents, nil },
+	"salesforce-cdc": func(v vendorFlags) (ingest.Decoder, error) {
+		return salesforce.New(salesforce.Config{Source: v.salesforceSource}), nil
+	},
+	"hubspot": func(v vendorFlags) (ingest.Decoder, error) {
+		cfg := hubspot.Config{Source: v.hubspotSource, WonStages: v.hubspotWon, LostStages: v.hubspotLost}
+		if err := cfg.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: hubspot: %v", errUsage, err)
+		}
+		return hubspot.New(cfg), nil
+	},
 }
 
-func decoderNames() string {
-	names := make([]string, 0, len(decoders))
-	for n := range decoders {
+func formatNames() string {
+	names := make([]string, 0, len(formats))
+	for n := range formats {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
 }
 
+// topicSpec is one --topic NAME=FORMAT.
+type topicSpec struct{ name, format string }
+
 // topicsFlag is --topic NAME[=FORMAT], repeatable (comma-separated in the environment).
-func topicsFlag(c *command) *[]ingest.Topic {
-	var topics []ingest.Topic
+func topicsFlag(c *command) *[]topicSpec {
+	var topics []topicSpec
 	defaulted := true
 	c.Func("topic", ingest.DefaultTopic,
 		"topic to consume as NAME[=FORMAT]; repeat for several topics (comma-separated in the environment). Formats: "+
-			decoderNames()+"; default format cloudevents. Dead letters go to NAME + --dlq-suffix",
+			formatNames()+"; default format cloudevents. Dead letters go to NAME + --dlq-suffix. See docs/sources.md",
 		func(s string) error {
 			if defaulted {
 				topics, defaulted = nil, false
@@ -50,11 +66,10 @@ func topicsFlag(c *command) *[]ingest.Topic {
 				if format == "" {
 					format = ingest.CloudEvents.Name()
 				}
-				d, ok := decoders[format]
-				if !ok {
-					return fmt.Errorf("unknown format %q for topic %s (known: %s)", format, name, decoderNames())
+				if _, ok := formats[format]; !ok {
+					return fmt.Errorf("unknown format %q for topic %s (known: %s)", format, name, formatNames())
 				}
-				topics = append(topics, ingest.Topic{Name: name, Decoder: d})
+				topics = append(topics, topicSpec{name, format})
 			}
 			return nil
 		})
@@ -62,14 +77,44 @@ func topicsFlag(c *command) *[]ingest.Topic {
 	return &topics
 }
 
+// vendorFlags configure the vendor formats.
+type vendorFlags struct {
+	salesforceSource, hubspotSource string
+	hubspotWon, hubspotLost         []string
+}
+
+func addVendorFlags(c *command) *vendorFlags {
+	v := &vendorFlags{}
+	c.fs.StringVar(&v.salesforceSource, "salesforce-source", salesforce.DefaultSource,
+		c.register("salesforce-source", "CloudEvents source of events decoded from salesforce-cdc topics (one per Salesforce org)"))
+	c.fs.StringVar(&v.hubspotSource, "hubspot-source", hubspot.DefaultSource,
+		c.register("hubspot-source", "CloudEvents source prefix of hubspot topics; the portal id is appended"))
+	list := func(dst *[]string) func(string) error {
+		return func(s string) error {
+			*dst = nil
+			for _, x := range strings.Split(s, ",") {
+				if x = strings.TrimSpace(x); x != "" {
+					*dst = append(*dst, x)
+				}
+			}
+			return nil
+		}
+	}
+	c.Func("hubspot-won-stages", "closedwon", "comma-separated HubSpot dealstage ids that mean won (portal-specific; "+
+		"custom pipelines use numeric ids)", list(&v.hubspotWon))
+	c.Func("hubspot-lost-stages", "closedlost", "comma-separated HubSpot dealstage ids that mean lost", list(&v.hubspotLost))
+	return v
+}
+
 type ingestFlags struct {
 	brokers *[]string
-	topics  *[]ingest.Topic
+	topics  *[]topicSpec
+	vendor  *vendorFlags
 	cfg     ingest.Config
 }
 
 func addIngestFlags(c *command) *ingestFlags {
-	f := &ingestFlags{brokers: brokersFlag(c), topics: topicsFlag(c)}
+	f := &ingestFlags{brokers: brokersFlag(c), topics: topicsFlag(c), vendor: addVendorFlags(c)}
 	c.fs.StringVar(&f.cfg.GroupID, "group", ingest.DefaultGroupID,
 		c.register("group", "Kafka consumer group; workers with the same group share the partitions"))
 	c.fs.StringVar(&f.cfg.DLQSuffix, "dlq-suffix", ingest.DefaultDLQSuffix, c.register("dlq-suffix", "dead-letter topic suffix"))
@@ -82,10 +127,17 @@ func addIngestFlags(c *command) *ingestFlags {
 	return f
 }
 
-func (f *ingestFlags) config(log *slog.Logger, m *ingest.Metrics) ingest.Config {
+func (f *ingestFlags) config(log *slog.Logger, m *ingest.Metrics) (ingest.Config, error) {
 	cfg := f.cfg
-	cfg.Brokers, cfg.Topics, cfg.Logger, cfg.Metrics = *f.brokers, *f.topics, log, m
-	return cfg
+	cfg.Brokers, cfg.Logger, cfg.Metrics = *f.brokers, log, m
+	for _, t := range *f.topics {
+		d, err := formats[t.format](*f.vendor)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Topics = append(cfg.Topics, ingest.Topic{Name: t.name, Decoder: d})
+	}
+	return cfg, nil
 }
 
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -99,13 +151,16 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	log := logger()
+	reg := prometheus.NewRegistry()
+	cfg, err := in.config(log, ingest.NewMetrics(reg))
+	if err != nil {
+		return err
+	}
 	s, err := openMigrated(ctx, *chCfg)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	reg := prometheus.NewRegistry()
-	m := ingest.NewMetrics(reg)
 	if *listen != "" {
 		srv := metrics.NewServer(*listen, reg, func() error { return nil }, log)
 		if err := srv.Start(); err != nil {
@@ -114,7 +169,6 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer srv.Shutdown(context.Background())
 		log.Info("serving ingest metrics", "url", "http://"+srv.Addr()+"/metrics")
 	}
-	cfg := in.config(log, m)
 	log.Info("ingesting", "brokers", cfg.Brokers, "topics", topicNames(cfg.Topics), "clickhouse", chCfg.Addr, "database", chCfg.Database)
 	return ingest.Run(ctx, cfg, chsink.New(s))
 }

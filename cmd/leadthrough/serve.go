@@ -53,7 +53,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	ingestDone := make(chan error, 1)
 	if *withIngest {
-		cfg := in.config(log, ingest.NewMetrics(reg))
+		cfg, err := in.config(log, ingest.NewMetrics(reg))
+		if err != nil {
+			return err
+		}
 		go func() { ingestDone <- ingest.Run(ctx, cfg, chsink.New(s)) }()
 	}
 	refresher.Run(ctx)
