@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leadthrough/leadthrough/crm/hubspot"
+	"github.com/leadthrough/leadthrough/crm/pipedrive"
 	"github.com/leadthrough/leadthrough/crm/salesforce"
 	"github.com/leadthrough/leadthrough/ingest"
 	"github.com/leadthrough/leadthrough/ingest/chsink"
@@ -32,6 +33,9 @@ var formats = map[string]func(v vendorFlags) (ingest.Decoder, error){
 			return nil, fmt.Errorf("%w: hubspot: %v", errUsage, err)
 		}
 		return hubspot.New(cfg), nil
+	},
+	"pipedrive": func(v vendorFlags) (ingest.Decoder, error) {
+		return pipedrive.New(pipedrive.Config{Source: v.pipedriveSource}), nil
 	},
 }
 
@@ -79,7 +83,7 @@ func topicsFlag(c *command) *[]topicSpec {
 
 // vendorFlags configure the vendor formats.
 type vendorFlags struct {
-	salesforceSource, hubspotSource string
+	salesforceSource, hubspotSource, pipedriveSource string
 	hubspotWon, hubspotLost         []string
 }
 
@@ -89,6 +93,8 @@ func addVendorFlags(c *command) *vendorFlags {
 		c.register("salesforce-source", "CloudEvents source of events decoded from salesforce-cdc topics (one per Salesforce org)"))
 	c.fs.StringVar(&v.hubspotSource, "hubspot-source", hubspot.DefaultSource,
 		c.register("hubspot-source", "CloudEvents source prefix of hubspot topics; the portal id is appended"))
+	c.fs.StringVar(&v.pipedriveSource, "pipedrive-source", pipedrive.DefaultSource,
+		c.register("pipedrive-source", "CloudEvents source prefix of pipedrive topics; the company id is appended"))
 	list := func(dst *[]string) func(string) error {
 		return func(s string) error {
 			*dst = nil
