@@ -41,9 +41,14 @@ func envName(flagName string) string {
 }
 
 func (c *command) register(name, help string) string {
-	e := envName(name)
-	c.env[name] = e
-	return help + " (env " + e + ")"
+	return c.registerEnv(name, envName(name), help)
+}
+
+// registerEnv binds a flag to an explicit environment variable, for a flag whose name means something else in
+// another command (import --format vs indicators --format).
+func (c *command) registerEnv(name, env, help string) string {
+	c.env[name] = env
+	return help + " (env " + env + ")"
 }
 
 func (c *command) String(name, def, help string) *string {
@@ -118,7 +123,7 @@ func clickhouseFlags(c *command) *store.Config {
 	c.fs.StringVar(&cfg.Addr, "clickhouse-addr", "127.0.0.1:9000",
 		c.register("clickhouse-addr", "ClickHouse native-protocol address host:port (HTTP is not used); see --clickhouse-database"))
 	c.fs.StringVar(&cfg.Database, "clickhouse-database", "leadthrough",
-		c.register("clickhouse-database", "ClickHouse database; created by `leadthrough migrate`"))
+		c.register("clickhouse-database", "ClickHouse database; created by leadthrough migrate"))
 	c.fs.StringVar(&cfg.User, "clickhouse-user", "default", c.register("clickhouse-user", "ClickHouse user"))
 	c.fs.StringVar(&cfg.Password, "clickhouse-password", "",
 		c.register("clickhouse-password", "ClickHouse password; prefer the environment variable to keep it out of ps"))
@@ -129,7 +134,7 @@ func clickhouseFlags(c *command) *store.Config {
 func brokersFlag(c *command) *[]string {
 	var brokers []string
 	c.Func("brokers", "127.0.0.1:9092",
-		"comma-separated Kafka bootstrap addresses host:port (`leadthrough broker` serves 127.0.0.1:9092)",
+		"comma-separated Kafka bootstrap addresses host:port (leadthrough broker serves 127.0.0.1:9092)",
 		func(s string) error {
 			brokers = nil
 			for _, b := range strings.Split(s, ",") {

@@ -84,7 +84,7 @@ func topicsFlag(c *command) *[]topicSpec {
 // vendorFlags configure the vendor formats.
 type vendorFlags struct {
 	salesforceSource, hubspotSource, pipedriveSource string
-	hubspotWon, hubspotLost         []string
+	hubspotWon, hubspotLost                          []string
 }
 
 func addVendorFlags(c *command) *vendorFlags {

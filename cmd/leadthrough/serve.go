@@ -23,7 +23,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	w := windowFlags(c)
 	listen := c.String("listen", "127.0.0.1:9464", "address for /metrics and /healthz (host:port; :9464 for all interfaces)")
 	interval := c.Duration("refresh-interval", time.Minute, "how often the indicators are recomputed")
-	withIngest := c.Bool("ingest", false, "also run the ingest worker (see `leadthrough ingest -h` for its flags, which serve accepts too)")
+	withIngest := c.Bool("ingest", false, "also run the ingest worker in this process (it takes the same flags as leadthrough ingest)")
 	in := addIngestFlags(c)
 	logger := logFlags(c)
 	if err := c.parse(args); err != nil {
