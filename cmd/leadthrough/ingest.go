@@ -57,7 +57,7 @@ func topicsFlag(c *command) *[]topicSpec {
 	defaulted := true
 	c.Func("topic", ingest.DefaultTopic,
 		"topic to consume as NAME[=FORMAT]; repeat for several topics (comma-separated in the environment). Formats: "+
-			formatNames()+"; default format cloudevents. Dead letters go to NAME + --dlq-suffix. See docs/sources.md",
+			formatNames()+"; default format cloudevents. Dead letters go to NAME + --dlq-suffix. See the README, Connecting your CRM",
 		func(s string) error {
 			if defaulted {
 				topics, defaulted = nil, false
