@@ -11,37 +11,18 @@ import (
 	"testing"
 
 	"github.com/leadthrough/leadthrough/dashboards"
+	"github.com/leadthrough/leadthrough/internal/exported"
 )
 
-// exportedMetrics are the metric names leadthrough exports (leadthrough serve and the ingest workers). A dashboard
-// query naming anything else would show "No data" forever.
-var exportedMetrics = []string{
-	"leadthrough_manager_won_deals",
-	"leadthrough_manager_closed_deals",
-	"leadthrough_manager_closed_share_ratio",
-	"leadthrough_manager_closed_revenue_share_ratio",
-	"leadthrough_manager_takeover_ratio",
-	"leadthrough_manager_takeovers",
-	"leadthrough_manager_coaching_coverage_ratio",
-	"leadthrough_manager_reps_coached",
-	"leadthrough_manager_rep_growth",
-	"leadthrough_manager_team_reps",
-	"leadthrough_indicators_window_seconds",
-	"leadthrough_indicators_as_of_timestamp_seconds",
-	"leadthrough_indicators_last_success_timestamp_seconds",
-	"leadthrough_indicators_refresh_duration_seconds",
-	"leadthrough_indicators_refresh_failures_total",
-	"leadthrough_indicators_managers",
-	"leadthrough_ingest_messages_total",
-	"leadthrough_ingest_events_total",
-	"leadthrough_ingest_dead_letters_total",
-	"leadthrough_ingest_batches_total",
-	"leadthrough_ingest_write_errors_total",
-	"leadthrough_ingest_batch_write_duration_seconds", // histogram: _bucket, _sum, _count
-	"leadthrough_ingest_last_commit_timestamp_seconds",
-}
-
-var histograms = []string{"leadthrough_ingest_batch_write_duration_seconds"}
+// exportedMetrics are the metric families leadthrough's collectors describe: a dashboard query naming anything else
+// would show "No data" forever.
+var exportedMetrics = func() []exported.Metric {
+	ms, err := exported.Metrics()
+	if err != nil {
+		panic(err)
+	}
+	return ms
+}()
 
 func TestCommittedJSONIsUpToDate(t *testing.T) {
 	for _, f := range dashboards.Files {
@@ -79,7 +60,7 @@ func TestDashboardQueriesUseOnlyExportedMetrics(t *testing.T) {
 					t.Errorf("%s: %q names no metric", q.where, q.expr)
 				}
 				for _, n := range names {
-					if !exported(n) {
+					if !isExported(n) {
 						t.Errorf("%s: %q uses %s, which leadthrough does not export", q.where, q.expr, n)
 					}
 				}
@@ -214,13 +195,13 @@ func dig(v any, path ...string) any {
 	return v
 }
 
-func exported(name string) bool {
-	if slices.Contains(exportedMetrics, name) {
-		return true
-	}
-	for _, h := range histograms {
+func isExported(name string) bool {
+	for _, m := range exportedMetrics {
+		if name == m.Name {
+			return true
+		}
 		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
-			if name == h+suffix {
+			if m.Histogram && name == m.Name+suffix {
 				return true
 			}
 		}
