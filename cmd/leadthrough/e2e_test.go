@@ -15,9 +15,7 @@ import (
 
 	"github.com/leadthrough/leadthrough/event"
 	"github.com/leadthrough/leadthrough/indicator"
-	"github.com/leadthrough/leadthrough/internal/testenv"
-	"github.com/leadthrough/leadthrough/publish"
-	"github.com/leadthrough/leadthrough/store"
+	"github.com/leadthrough/leadthrough/internal/pipelinetest"
 )
 
 // day returns 2026-MM-DD hh:00 UTC.
@@ -93,13 +91,11 @@ var handExpected = []indicator.Row{
 // runs `leadthrough migrate`, `ingest` and `indicators --format json` against the real ClickHouse, and checks the
 // figures computed by hand and the dead letters.
 func TestEndToEndThroughKafkaAndClickHouse(t *testing.T) {
-	kafkaAddr, chAddr := testenv.Kafka(t), testenv.ClickHouse(t)
+	env := pipelinetest.Reserve(t, "e2e") // leadthrough migrate creates the database
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	suffix := fmt.Sprint(time.Now().UnixNano())
-	topic, db := "e2e.events."+suffix, "lt_e2e_"+suffix
-	chFlags := []string{"--clickhouse-addr", chAddr, "--clickhouse-database", db}
-	t.Cleanup(func() { dropDatabase(t, chAddr, db) })
+	kafkaAddr, topic := env.Kafka, env.Name("e2e.events.")
+	chFlags := []string{"--clickhouse-addr", env.ClickHouse, "--clickhouse-database", env.Database}
 
 	if err := runMigrate(ctx, chFlags, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
@@ -118,45 +114,16 @@ func TestEndToEndThroughKafkaAndClickHouse(t *testing.T) {
 		{Key: []byte("bad-2"), Value: []byte(`{"specversion":"1.0","id":"x2","source":"crm/e2e","type":"deal.amount_changed",` +
 			`"time":"2026-03-04T10:00:00Z","data":{"deal_id":"D1","amount":-5}}`)},
 	}, msgs[5:]...)...)
-	if err := publish.Raw(ctx, publish.Config{Brokers: []string{kafkaAddr}, Topic: topic}, msgs); err != nil {
-		t.Fatal(err)
-	}
+	env.PublishRaw(ctx, t, topic, msgs)
 
-	ingestCtx, stopIngest := context.WithCancel(ctx)
-	ingestDone := make(chan error, 1)
-	go func() {
-		ingestDone <- runIngest(ingestCtx, append(chFlags, "--brokers", kafkaAddr, "--topic", topic,
-			"--group", "e2e-"+suffix, "--listen", "", "--flush-interval", "200ms", "--log-level", "warn"), io.Discard, io.Discard)
-	}()
-	s, err := store.Open(ctx, store.Config{Addr: chAddr, Database: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	worker := env.Start(ctx, t, func(ctx context.Context) error {
+		return runIngest(ctx, append(chFlags, "--brokers", kafkaAddr, "--topic", topic, "--group", env.Name("e2e-"),
+			"--listen", "", "--flush-interval", "200ms", "--log-level", "warn"), io.Discard, io.Discard)
+	})
+	env.Open(t)
 	want := uint64(len(evs) - 1) // one duplicate
-	for {
-		n, err := s.CountEvents(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == want {
-			break
-		}
-		if n > want {
-			t.Fatalf("stored %d distinct events, want %d", n, want)
-		}
-		select {
-		case err := <-ingestDone:
-			t.Fatalf("ingest stopped: %v", err)
-		case <-ctx.Done():
-			t.Fatalf("timed out with %d of %d events stored", n, want)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	stopIngest()
-	if err := <-ingestDone; err != nil {
-		t.Fatalf("ingest: %v", err)
-	}
+	worker.WaitStored(ctx, t, want)
+	worker.Stop(t)
 
 	var out bytes.Buffer
 	if err := runIndicators(ctx, append(chFlags, "--as-of", "2026-03-31T00:00:00Z", "--window", "30d", "--format", "json"),
@@ -179,10 +146,10 @@ func TestEndToEndThroughKafkaAndClickHouse(t *testing.T) {
 		}
 	}
 
-	dead := readAll(t, ctx, kafkaAddr, topic+".dlq", 2)
+	dead := pipelinetest.ReadMessages(t, ctx, kafkaAddr, topic+".dlq", 2)
 	reasons := map[string]bool{}
 	for _, m := range dead {
-		h := headers(m)
+		h := pipelinetest.Headers(m)
 		reasons[h["leadthrough-reason"]] = true
 		if h["leadthrough-original-topic"] != topic || h["leadthrough-error"] == "" || h["leadthrough-original-offset"] == "" {
 			t.Errorf("dead letter %q lacks provenance headers: %v", m.Value, h)
@@ -190,45 +157,6 @@ func TestEndToEndThroughKafkaAndClickHouse(t *testing.T) {
 	}
 	if !reasons["malformed_json"] || !reasons["negative_amount"] {
 		t.Errorf("dead-letter reasons %v, want malformed_json and negative_amount", reasons)
-	}
-}
-
-func headers(m kafka.Message) map[string]string {
-	h := map[string]string{}
-	for _, x := range m.Headers {
-		h[x.Key] = string(x.Value)
-	}
-	return h
-}
-
-// readAll reads n messages from every partition of topic.
-func readAll(t *testing.T, ctx context.Context, addr, topic string, n int) []kafka.Message {
-	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, GroupID: "e2e-dlq-" + fmt.Sprint(time.Now().UnixNano()),
-		Topic: topic, StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond})
-	defer r.Close()
-	var out []kafka.Message
-	rctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for len(out) < n {
-		m, err := r.ReadMessage(rctx)
-		if err != nil {
-			t.Fatalf("read %s: got %d of %d messages: %v", topic, len(out), n, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-func dropDatabase(t *testing.T, addr, db string) {
-	s, err := store.Open(context.Background(), store.Config{Addr: addr, Database: "default"})
-	if err != nil {
-		t.Log(err)
-		return
-	}
-	defer s.Close()
-	if err := s.DropDatabase(context.Background(), db); err != nil {
-		t.Log(err)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,7 +19,7 @@ import (
 	"github.com/leadthrough/leadthrough/crm/csvimport"
 	"github.com/leadthrough/leadthrough/indicator"
 	"github.com/leadthrough/leadthrough/ingest"
-	"github.com/leadthrough/leadthrough/ingest/chsink"
+	"github.com/leadthrough/leadthrough/internal/pipelinetest"
 	"github.com/leadthrough/leadthrough/internal/testenv"
 	"github.com/leadthrough/leadthrough/store"
 )
@@ -116,7 +115,7 @@ func TestImportDirectGivesEachManagerTheWonDealsOfTheirAgents(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	db := fmt.Sprintf("lt_import_%d", time.Now().UnixNano())
-	t.Cleanup(func() { dropDatabase(t, addr, db) })
+	t.Cleanup(func() { pipelinetest.DropDatabase(t, addr, db) })
 	chFlags := []string{"--clickhouse-addr", addr, "--clickhouse-database", db}
 
 	var out, errOut bytes.Buffer
@@ -210,20 +209,18 @@ func TestImportDirectGivesEachManagerTheWonDealsOfTheirAgents(t *testing.T) {
 // TestImportThroughKafkaStoresEveryEventOnce publishes the Maven export to the real Kafka, ingests it into the real
 // ClickHouse, and checks that every produced event is stored once, also after importing the same files again.
 func TestImportThroughKafkaStoresEveryEventOnce(t *testing.T) {
-	kafkaAddr, chAddr := testenv.Kafka(t), testenv.ClickHouse(t)
+	env := pipelinetest.New(t, "import_kafka")
 	dir := mavenDataset(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	suffix := fmt.Sprint(time.Now().UnixNano())
-	topic, db := "import.events."+suffix, "lt_import_kafka_"+suffix
-	t.Cleanup(func() { dropDatabase(t, chAddr, db) })
+	topic := env.Name("import.events.")
 	res, err := csvimport.Maven(dir, csvimport.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := uint64(len(res.Events))
 
-	importArgs := []string{"--format", "maven-crm", "--brokers", kafkaAddr, "--topic", topic, dir}
+	importArgs := []string{"--format", "maven-crm", "--brokers", env.Kafka, "--topic", topic, dir}
 	var out bytes.Buffer
 	start := time.Now()
 	if err := runImport(ctx, importArgs, &out, io.Discard); err != nil {
@@ -234,48 +231,10 @@ func TestImportThroughKafkaStoresEveryEventOnce(t *testing.T) {
 		t.Errorf("summary does not say %d events were published:\n%s", want, out.String())
 	}
 
-	if err := store.CreateDatabase(ctx, store.Config{Addr: chAddr, Database: db}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := store.Open(ctx, store.Config{Addr: chAddr, Database: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if _, err := s.Migrate(ctx, quiet); err != nil {
-		t.Fatal(err)
-	}
-	ingestCtx, stopIngest := context.WithCancel(ctx)
-	ingestDone := make(chan error, 1)
-	go func() {
-		ingestDone <- ingest.Run(ingestCtx, ingest.Config{Brokers: []string{kafkaAddr}, GroupID: "import-" + suffix,
-			Topics: []ingest.Topic{{Name: topic}}, FlushInterval: 200 * time.Millisecond, Logger: quiet}, chsink.New(s))
-	}()
-	waitFor := func(what string, count func() (uint64, error)) {
-		t.Helper()
-		for {
-			n, err := count()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n == want {
-				return
-			}
-			if n > want {
-				t.Fatalf("%s: %d, want %d", what, n, want)
-			}
-			select {
-			case err := <-ingestDone:
-				t.Fatalf("ingest stopped: %v", err)
-			case <-ctx.Done():
-				t.Fatalf("%s: timed out at %d of %d", what, n, want)
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
-	}
+	s := env.Store
+	worker := env.Ingest(ctx, t, ingest.Config{Topics: []ingest.Topic{{Name: topic}}})
 	start = time.Now()
-	waitFor("events stored", func() (uint64, error) { return s.CountEvents(ctx) })
+	worker.WaitFor(ctx, t, "events stored", want, s.CountEvents)
 	t.Logf("ingested %d events in %s", want, time.Since(start).Round(time.Millisecond))
 
 	// Import again. ingested_at has second resolution, so start on a fresh second: then "every event ingested
@@ -285,14 +244,13 @@ func TestImportThroughKafkaStoresEveryEventOnce(t *testing.T) {
 	if err := runImport(ctx, importArgs, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("events ingested again", func() (uint64, error) { return s.CountEventsIngestedSince(ctx, since) })
+	worker.WaitFor(ctx, t, "events ingested again", want, func(ctx context.Context) (uint64, error) {
+		return s.CountEventsIngestedSince(ctx, since)
+	})
 	if n, err := s.CountEvents(ctx); err != nil || n != want {
 		t.Errorf("after importing twice: %d events stored (err %v), want %d", n, err, want)
 	}
-	stopIngest()
-	if err := <-ingestDone; err != nil {
-		t.Errorf("ingest: %v", err)
-	}
+	worker.Stop(t)
 }
 
 func TestImportTakesThePathBeforeOrAfterTheFlags(t *testing.T) {

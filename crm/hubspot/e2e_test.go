@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"math"
 	"testing"
 	"time"
 
@@ -16,10 +13,7 @@ import (
 	"github.com/leadthrough/leadthrough/event"
 	"github.com/leadthrough/leadthrough/indicator"
 	"github.com/leadthrough/leadthrough/ingest"
-	"github.com/leadthrough/leadthrough/ingest/chsink"
-	"github.com/leadthrough/leadthrough/internal/testenv"
-	"github.com/leadthrough/leadthrough/publish"
-	"github.com/leadthrough/leadthrough/store"
+	"github.com/leadthrough/leadthrough/internal/pipelinetest"
 )
 
 // webhook is one HubSpot subscription event as HubSpot posts it.
@@ -104,36 +98,10 @@ func batch(t *testing.T, ws ...webhook) kafka.Message {
 //     manager_closed_revenue_share = 5000 / (5000 + 1000); team_reps 1 (201); reps_coached 0, coaching_coverage 0;
 //     rep_growth null (201 self-closed nothing in the previous window).
 func TestEndToEndHubSpotTakeoverThroughKafkaAndClickHouse(t *testing.T) {
-	kafkaAddr, chAddr := testenv.Kafka(t), testenv.ClickHouse(t)
+	env := pipelinetest.New(t, "hubspot_e2e")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	suffix := fmt.Sprint(time.Now().UnixNano())
-	hsTopic, crmTopic, db := "e2e.hubspot."+suffix, "e2e.crm."+suffix, "lt_hubspot_e2e_"+suffix
-
-	cfg := store.Config{Addr: chAddr, Database: db}
-	if err := store.CreateDatabase(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin, err := store.Open(context.Background(), store.Config{Addr: chAddr, Database: "default"})
-		if err != nil {
-			t.Log(err)
-			return
-		}
-		defer admin.Close()
-		if err := admin.DropDatabase(context.Background(), db); err != nil {
-			t.Log(err)
-		}
-	})
-	s, err := store.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if _, err := s.Migrate(ctx, quiet); err != nil {
-		t.Fatal(err)
-	}
+	hsTopic, crmTopic := env.Name("e2e.hubspot."), env.Name("e2e.crm.")
 
 	// HubSpot has no reporting lines: they come as canonical events keyed by HubSpot owner ids.
 	jan1 := time.Date(2026, time.January, 1, 9, 0, 0, 0, time.UTC)
@@ -143,9 +111,7 @@ func TestEndToEndHubSpotTakeoverThroughKafkaAndClickHouse(t *testing.T) {
 		{Source: "e2e/org", ID: "m-201", Type: event.UserManagerChanged, Time: jan1,
 			Data: event.Data{UserID: rep, ManagerID: event.Ptr(manager)}},
 	}
-	if err := publish.Events(ctx, publish.Config{Brokers: []string{kafkaAddr}, Topic: crmTopic}, org); err != nil {
-		t.Fatal(err)
-	}
+	env.PublishEvents(ctx, t, crmTopic, org)
 
 	mar2, mar3 := at(time.March, 2, 10), at(time.March, 3, 10)
 	takeover := change(at(time.March, 9, 15), dealA, "hubspot_owner_id", manager, "45101")
@@ -165,99 +131,40 @@ func TestEndToEndHubSpotTakeoverThroughKafkaAndClickHouse(t *testing.T) {
 		{Key: []byte("bad"), Value: []byte(`[{"eventId":5,"portalId":12345678,"occurredAt":1773313200000,` +
 			`"subscriptionType":"deal.deletion"}]`)},
 	}
-	if err := publish.Raw(ctx, publish.Config{Brokers: []string{kafkaAddr}, Topic: hsTopic}, bodies); err != nil {
-		t.Fatal(err)
-	}
+	env.PublishRaw(ctx, t, hsTopic, bodies)
 
-	ingestCtx, stopIngest := context.WithCancel(ctx)
-	ingestDone := make(chan error, 1)
-	go func() {
-		ingestDone <- ingest.Run(ingestCtx, ingest.Config{
-			Brokers: []string{kafkaAddr},
-			GroupID: "e2e-hubspot-" + suffix,
-			Topics: []ingest.Topic{
-				{Name: hsTopic, Decoder: hubspot.New(hubspot.Config{})},
-				{Name: crmTopic, Decoder: ingest.CloudEvents},
-			},
-			FlushInterval: 200 * time.Millisecond,
-			Logger:        quiet,
-		}, chsink.New(s))
-	}()
+	worker := env.Ingest(ctx, t, ingest.Config{
+		Topics: []ingest.Topic{
+			{Name: hsTopic, Decoder: hubspot.New(hubspot.Config{})},
+			{Name: crmTopic, Decoder: ingest.CloudEvents},
+		},
+	})
 	const want = 14 // see the scenario above
-	for {
-		n, err := s.CountEvents(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == want {
-			break
-		}
-		if n > want {
-			t.Fatalf("stored %d distinct events, want %d: the retried batch or a fan-out was not deduplicated", n, want)
-		}
-		select {
-		case err := <-ingestDone:
-			t.Fatalf("ingest stopped early: %v", err)
-		case <-ctx.Done():
-			t.Fatalf("timed out with %d of %d events stored", n, want)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	stopIngest()
-	if err := <-ingestDone; err != nil {
-		t.Fatalf("ingest: %v", err)
-	}
+	worker.WaitStored(ctx, t, want)
+	worker.Stop(t)
 
-	rows, err := s.Indicators(ctx, indicator.Params{AsOf: time.Date(2026, time.March, 31, 0, 0, 0, 0, time.UTC),
+	rows := env.Indicators(ctx, t, indicator.Params{AsOf: time.Date(2026, time.March, 31, 0, 0, 0, 0, time.UTC),
 		Window: 30 * 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if len(rows) != 1 || rows[0].ManagerID != manager {
 		t.Fatalf("indicator rows %+v, want exactly one for manager %s", rows, manager)
 	}
 	r := rows[0]
-	if !approx(r.TakeoverRate, 0.5) || r.Takeovers != 1 {
+	near, show := pipelinetest.Near, pipelinetest.Show
+	if !near(r.TakeoverRate, 0.5) || r.Takeovers != 1 {
 		t.Errorf("takeover_rate %s, takeovers %d; want 0.5 and 1 (the owner change carrying only the new owner "+
 			"must count as a takeover)", show(r.TakeoverRate), r.Takeovers)
 	}
-	if r.ManagerName != "Maria" || r.WonDeals != 2 || r.ClosedDeals != 2 || !approx(r.ManagerClosedShare, 0.5) ||
-		!approx(r.ManagerClosedRevenueShare, 5000.0/6000.0) || r.TeamReps != 1 || r.RepsCoached != 0 ||
-		!approx(r.CoachingCoverage, 0) || r.RepGrowth != nil {
+	if r.ManagerName != "Maria" || r.WonDeals != 2 || r.ClosedDeals != 2 || !near(r.ManagerClosedShare, 0.5) ||
+		!near(r.ManagerClosedRevenueShare, 5000.0/6000.0) || r.TeamReps != 1 || r.RepsCoached != 0 ||
+		!near(r.CoachingCoverage, 0) || r.RepGrowth != nil {
 		got, _ := json.Marshal(r)
 		t.Errorf("indicators differ from the hand computation: %s", got)
 	}
 
-	dead := readOne(t, ctx, kafkaAddr, hsTopic+".dlq")
-	h := map[string]string{}
-	for _, x := range dead.Headers {
-		h[x.Key] = string(x.Value)
-	}
+	dead := pipelinetest.ReadMessages(t, ctx, env.Kafka, hsTopic+".dlq", 1)[0]
+	h := pipelinetest.Headers(dead)
 	if h[ingest.HeaderReason] != string(event.ReasonMissingField) || h[ingest.HeaderDecoder] != "hubspot" ||
 		h[ingest.HeaderOriginalTopic] != hsTopic {
 		t.Errorf("dead letter headers %v, want reason missing_field from decoder hubspot of topic %s", h, hsTopic)
 	}
-}
-
-func approx(p *float64, v float64) bool { return p != nil && math.Abs(*p-v) < 1e-9 }
-
-func show(p *float64) string {
-	if p == nil {
-		return "null"
-	}
-	return fmt.Sprint(*p)
-}
-
-func readOne(t *testing.T, ctx context.Context, addr, topic string) kafka.Message {
-	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, GroupID: "e2e-dlq-" + fmt.Sprint(time.Now().UnixNano()),
-		Topic: topic, StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond})
-	defer r.Close()
-	rctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	m, err := r.ReadMessage(rctx)
-	if err != nil {
-		t.Fatalf("read %s: %v", topic, err)
-	}
-	return m
 }

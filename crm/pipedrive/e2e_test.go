@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"math"
 	"os"
 	"testing"
 	"time"
@@ -16,10 +14,7 @@ import (
 	"github.com/leadthrough/leadthrough/event"
 	"github.com/leadthrough/leadthrough/indicator"
 	"github.com/leadthrough/leadthrough/ingest"
-	"github.com/leadthrough/leadthrough/ingest/chsink"
-	"github.com/leadthrough/leadthrough/internal/testenv"
-	"github.com/leadthrough/leadthrough/publish"
-	"github.com/leadthrough/leadthrough/store"
+	"github.com/leadthrough/leadthrough/internal/pipelinetest"
 )
 
 const (
@@ -75,36 +70,10 @@ func at(month time.Month, day, hour int) time.Time {
 // takeovers 1. Manny closed D501: manager_closed_share 1/2, revenue share 5000/7000. Team {Rita}: team_reps 1, no
 // coaching: coverage 0. Rita won nothing in the previous window: rep_growth null. Rita manages nobody: one row.
 func TestPipedriveTakeoverReachesIndicatorsThroughKafkaAndClickHouse(t *testing.T) {
-	kafkaAddr, chAddr := testenv.Kafka(t), testenv.ClickHouse(t)
+	env := pipelinetest.New(t, "pd_e2e")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	suffix := fmt.Sprint(time.Now().UnixNano())
-	pdTopic, crmTopic, db := "e2e.pipedrive."+suffix, "e2e.crm."+suffix, "lt_pd_e2e_"+suffix
-
-	chCfg := store.Config{Addr: chAddr, Database: db}
-	if err := store.CreateDatabase(ctx, chCfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s, err := store.Open(context.Background(), store.Config{Addr: chAddr, Database: "default"})
-		if err != nil {
-			t.Log(err)
-			return
-		}
-		defer s.Close()
-		if err := s.DropDatabase(context.Background(), db); err != nil {
-			t.Log(err)
-		}
-	})
-	s, err := store.Open(ctx, chCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	quiet := slog.New(slog.DiscardHandler)
-	if _, err := s.Migrate(ctx, quiet); err != nil {
-		t.Fatal(err)
-	}
+	pdTopic, crmTopic := env.Name("e2e.pipedrive."), env.Name("e2e.crm.")
 
 	user := func(id int, name string) map[string]any {
 		return map[string]any{"id": id, "name": name, "email": fmt.Sprintf("u%d@example.com", id), "active_flag": true}
@@ -141,62 +110,23 @@ func TestPipedriveTakeoverReachesIndicatorsThroughKafkaAndClickHouse(t *testing.
 	lines := []event.Event{{Source: "crm/e2e-reporting-lines", ID: "line-1", Type: event.UserManagerChanged,
 		Time: at(time.January, 1, 9), Data: event.Data{UserID: fmt.Sprint(rep), ManagerID: &managerID}}}
 
-	brokers := []string{kafkaAddr}
-	if err := publish.Raw(ctx, publish.Config{Brokers: brokers, Topic: pdTopic}, webhooks); err != nil {
-		t.Fatal(err)
-	}
-	if err := publish.Events(ctx, publish.Config{Brokers: brokers, Topic: crmTopic}, lines); err != nil {
-		t.Fatal(err)
-	}
+	env.PublishRaw(ctx, t, pdTopic, webhooks)
+	env.PublishEvents(ctx, t, crmTopic, lines)
 
-	ingestCtx, stopIngest := context.WithCancel(ctx)
-	ingestDone := make(chan error, 1)
-	go func() {
-		ingestDone <- ingest.Run(ingestCtx, ingest.Config{
-			Brokers: brokers,
-			GroupID: "e2e-pipedrive-" + suffix,
-			Topics: []ingest.Topic{
-				{Name: pdTopic, Decoder: pipedrive.New(pipedrive.Config{})},
-				{Name: crmTopic, Decoder: ingest.CloudEvents},
-			},
-			FlushInterval: 200 * time.Millisecond,
-			Logger:        quiet,
-		}, chsink.New(s))
-	}()
-	defer func() {
-		stopIngest()
-		if err := <-ingestDone; err != nil {
-			t.Errorf("ingest: %v", err)
-		}
-	}()
+	worker := env.Ingest(ctx, t, ingest.Config{
+		Topics: []ingest.Topic{
+			{Name: pdTopic, Decoder: pipedrive.New(pipedrive.Config{})},
+			{Name: crmTopic, Decoder: ingest.CloudEvents},
+		},
+	})
+	defer worker.Stop(t)
 
 	// 2 user.upserted + 1 user.manager_changed + D501 created/owner_changed/closed + D502 created/closed; the retry
 	// is the same 3 events again, stored once.
 	const want = 8
-	for {
-		n, err := s.CountEvents(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == want {
-			break
-		}
-		if n > want {
-			t.Fatalf("stored %d distinct events, want %d", n, want)
-		}
-		select {
-		case err := <-ingestDone:
-			t.Fatalf("ingest stopped: %v", err)
-		case <-ctx.Done():
-			t.Fatalf("timed out with %d of %d events stored", n, want)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	worker.WaitStored(ctx, t, want)
 
-	rows, err := s.Indicators(ctx, indicator.Params{AsOf: at(time.March, 31, 0), Window: 30 * 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := env.Indicators(ctx, t, indicator.Params{AsOf: at(time.March, 31, 0), Window: 30 * 24 * time.Hour})
 	if len(rows) != 1 {
 		t.Fatalf("got %d indicator rows, want 1 (Manny): %+v", len(rows), rows)
 	}
@@ -204,6 +134,7 @@ func TestPipedriveTakeoverReachesIndicatorsThroughKafkaAndClickHouse(t *testing.
 	if r.ManagerID != managerID || r.ManagerName != "Manny Manager" {
 		t.Errorf("row for %q %q, want %q \"Manny Manager\"", r.ManagerID, r.ManagerName, managerID)
 	}
+	near, show := pipelinetest.Near, pipelinetest.Show
 	if !near(r.TakeoverRate, 0.5) || r.Takeovers != 1 {
 		t.Errorf("takeover_rate %v takeovers %d, want 0.5 and 1", show(r.TakeoverRate), r.Takeovers)
 	}
@@ -214,36 +145,9 @@ func TestPipedriveTakeoverReachesIndicatorsThroughKafkaAndClickHouse(t *testing.
 			show(r.ManagerClosedShare), show(r.ManagerClosedRevenueShare), show(r.CoachingCoverage), show(r.RepGrowth))
 	}
 
-	dead := readDeadLetter(t, ctx, kafkaAddr, pdTopic+".dlq")
-	h := map[string]string{}
-	for _, x := range dead.Headers {
-		h[x.Key] = string(x.Value)
-	}
+	dead := pipelinetest.ReadMessages(t, ctx, env.Kafka, pdTopic+".dlq", 1)[0]
+	h := pipelinetest.Headers(dead)
 	if h[ingest.HeaderReason] != string(event.ReasonMalformedJSON) || h[ingest.HeaderDecoder] != "pipedrive" {
 		t.Errorf("dead letter %q has headers %v, want reason malformed_json from decoder pipedrive", dead.Value, h)
 	}
-}
-
-func near(p *float64, v float64) bool { return p != nil && math.Abs(*p-v) < 1e-9 }
-
-func show(p *float64) string {
-	if p == nil {
-		return "null"
-	}
-	return fmt.Sprint(*p)
-}
-
-// readDeadLetter reads the one message of a dead-letter topic.
-func readDeadLetter(t *testing.T, ctx context.Context, addr, topic string) kafka.Message {
-	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic, StartOffset: kafka.FirstOffset,
-		GroupID: "e2e-pipedrive-dlq-" + fmt.Sprint(time.Now().UnixNano()), MaxWait: 200 * time.Millisecond})
-	defer r.Close()
-	rctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	m, err := r.ReadMessage(rctx)
-	if err != nil {
-		t.Fatalf("read %s: %v", topic, err)
-	}
-	return m
 }

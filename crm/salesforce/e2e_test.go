@@ -3,10 +3,6 @@ package salesforce_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
-	"math"
 	"testing"
 	"time"
 
@@ -16,10 +12,7 @@ import (
 	"github.com/leadthrough/leadthrough/event"
 	"github.com/leadthrough/leadthrough/indicator"
 	"github.com/leadthrough/leadthrough/ingest"
-	"github.com/leadthrough/leadthrough/ingest/chsink"
-	"github.com/leadthrough/leadthrough/internal/testenv"
-	"github.com/leadthrough/leadthrough/publish"
-	"github.com/leadthrough/leadthrough/store"
+	"github.com/leadthrough/leadthrough/internal/pipelinetest"
 )
 
 // Salesforce ids of the end-to-end scenario.
@@ -80,35 +73,10 @@ func changeEvent(t *testing.T, entity, changeType, record, tx string, at int64, 
 // deals = 0.5 and takeovers = 1 (the redelivered copy has the same id and counts once). Team = {Rita}, coached on
 // Mar 10: team_reps 1, reps_coached 1, coaching_coverage 1. Rita won nothing in the previous window: rep_growth null.
 func TestEndToEndSalesforceThroughKafkaAndClickHouse(t *testing.T) {
-	kafkaAddr, chAddr := testenv.Kafka(t), testenv.ClickHouse(t)
+	env := pipelinetest.New(t, "sf_e2e")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	suffix := fmt.Sprint(time.Now().UnixNano())
-	sfTopic, crmTopic := "e2e.salesforce."+suffix, "e2e.crm."+suffix
-	db := "lt_sf_e2e_" + suffix
-	cfg := store.Config{Addr: chAddr, Database: db}
-	if err := store.CreateDatabase(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin, err := store.Open(context.Background(), store.Config{Addr: chAddr, Database: "default"})
-		if err != nil {
-			t.Log(err)
-			return
-		}
-		defer admin.Close()
-		if err := admin.DropDatabase(context.Background(), db); err != nil {
-			t.Log(err)
-		}
-	})
-	s, err := store.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		t.Fatal(err)
-	}
+	sfTopic, crmTopic := env.Name("e2e.salesforce."), env.Name("e2e.crm.")
 
 	takeover := changeEvent(t, "Opportunity", "UPDATE", opp1, "tx-takeover", march(8, 10), maria, false,
 		map[string]any{"OwnerId": maria, "LastModifiedById": maria, "StageName": nil, "Amount": nil, "IsClosed": nil})
@@ -142,71 +110,30 @@ func TestEndToEndSalesforceThroughKafkaAndClickHouse(t *testing.T) {
 		Time: time.UnixMilli(march(10, 15)).UTC(),
 		Data: event.Data{ActivityID: "A-1", Kind: "coaching_session", ActorID: maria, SubjectUserIDs: []string{rita}}}}
 
-	brokers := []string{kafkaAddr}
-	if err := publish.Raw(ctx, publish.Config{Brokers: brokers, Topic: sfTopic}, sf); err != nil {
-		t.Fatal(err)
-	}
-	if err := publish.Events(ctx, publish.Config{Brokers: brokers, Topic: crmTopic}, coaching); err != nil {
-		t.Fatal(err)
-	}
+	env.PublishRaw(ctx, t, sfTopic, sf)
+	env.PublishEvents(ctx, t, crmTopic, coaching)
 
-	ingestCtx, stopIngest := context.WithCancel(ctx)
-	defer stopIngest()
-	ingestDone := make(chan error, 1)
-	go func() {
-		ingestDone <- ingest.Run(ingestCtx, ingest.Config{
-			Brokers: brokers,
-			GroupID: "e2e-salesforce-" + suffix,
-			Topics: []ingest.Topic{
-				{Name: sfTopic, Decoder: salesforce.New(salesforce.Config{Source: "salesforce/e2e"})},
-				{Name: crmTopic, Decoder: ingest.CloudEvents},
-			},
-			FlushInterval: 200 * time.Millisecond,
-			Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		}, chsink.New(s))
-	}()
-	for {
-		n, err := s.CountEvents(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == want {
-			break
-		}
-		if n > want {
-			t.Fatalf("stored %d distinct events, want %d", n, want)
-		}
-		select {
-		case err := <-ingestDone:
-			t.Fatalf("ingest stopped: %v", err)
-		case <-ctx.Done():
-			t.Fatalf("timed out with %d of %d events stored", n, want)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	dead := readMessages(t, ctx, kafkaAddr, sfTopic+ingest.DefaultDLQSuffix, 1)
-	stopIngest()
-	if err := <-ingestDone; err != nil {
-		t.Fatalf("ingest: %v", err)
-	}
-	h := map[string]string{}
-	for _, x := range dead[0].Headers {
-		h[x.Key] = string(x.Value)
-	}
+	worker := env.Ingest(ctx, t, ingest.Config{
+		Topics: []ingest.Topic{
+			{Name: sfTopic, Decoder: salesforce.New(salesforce.Config{Source: "salesforce/e2e"})},
+			{Name: crmTopic, Decoder: ingest.CloudEvents},
+		},
+	})
+	worker.WaitStored(ctx, t, want)
+	dead := pipelinetest.ReadMessages(t, ctx, env.Kafka, sfTopic+ingest.DefaultDLQSuffix, 1)
+	worker.Stop(t)
+	h := pipelinetest.Headers(dead[0])
 	if h[ingest.HeaderReason] != string(event.ReasonInvalidValue) || h[ingest.HeaderDecoder] != "salesforce-cdc" {
 		t.Errorf("dead letter headers %v, want reason invalid_value from decoder salesforce-cdc (the gap event)", h)
 	}
 
-	rows, err := s.Indicators(ctx, indicator.Params{AsOf: time.Date(2026, time.March, 31, 0, 0, 0, 0, time.UTC),
+	rows := env.Indicators(ctx, t, indicator.Params{AsOf: time.Date(2026, time.March, 31, 0, 0, 0, 0, time.UTC),
 		Window: 30 * 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if len(rows) != 1 {
 		t.Fatalf("got %d manager rows, want Maria's only: %+v", len(rows), rows)
 	}
 	r := rows[0]
-	eq := func(p *float64, v float64) bool { return p != nil && math.Abs(*p-v) < 1e-9 }
+	eq, fmtPtr := pipelinetest.Near, pipelinetest.Show
 	if r.ManagerID != maria || r.ManagerName != "Maria Manager" {
 		t.Errorf("manager %q %q, want %q Maria Manager", r.ManagerID, r.ManagerName, maria)
 	}
@@ -219,31 +146,4 @@ func TestEndToEndSalesforceThroughKafkaAndClickHouse(t *testing.T) {
 		b, _ := json.Marshal(r)
 		t.Errorf("row %s; want won 2, closed 2, revenue share 5000/6000, team 1, coached 1, coverage 1, growth null", b)
 	}
-}
-
-func fmtPtr(p *float64) string {
-	if p == nil {
-		return "null"
-	}
-	return fmt.Sprint(*p)
-}
-
-// readMessages reads n messages from topic, from the start.
-func readMessages(t *testing.T, ctx context.Context, addr, topic string, n int) []kafka.Message {
-	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic,
-		GroupID: "e2e-dlq-" + fmt.Sprint(time.Now().UnixNano()), StartOffset: kafka.FirstOffset,
-		MaxWait: 200 * time.Millisecond})
-	defer r.Close()
-	rctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	var out []kafka.Message
-	for len(out) < n {
-		m, err := r.ReadMessage(rctx)
-		if err != nil {
-			t.Fatalf("read %s: got %d of %d messages: %v", topic, len(out), n, err)
-		}
-		out = append(out, m)
-	}
-	return out
 }
