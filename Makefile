@@ -19,9 +19,10 @@ TEST_ENV := LEADTHROUGH_REQUIRE_SERVICES=1 \
 demo: clickhouse-up
 	$(GO) run ./cmd/leadthrough demo --clickhouse-addr 127.0.0.1:$(CLICKHOUSE_TCP_PORT)
 
-## test: vet, then every test with real services (fails, never skips, when one is missing)
+## test: vet, then every test with real services (fails, never skips, when one is missing); -count=1 because the
+## Go test cache cannot see the services, so a cached pass would prove nothing about them
 test: deps services-up promtool vet
-	$(TEST_ENV) $(GO) test -timeout 20m ./...
+	$(TEST_ENV) $(GO) test -count=1 -timeout 20m ./...
 
 ## unit: the tests that need no service (service tests skip and say so)
 unit:
