@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,10 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/leadthrough/leadthrough/internal/golden"
+
 	"github.com/leadthrough/leadthrough/event"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the decoder's output")
 
 // goldenCases are the inputs testdata/<name>.json, each decoded with cfg into testdata/<name>.golden: one
 // event.Encode line per canonical event, or one "error reason=…: …" line for a rejected message.
@@ -75,20 +74,7 @@ func TestDecodeMatchesGoldenFiles(t *testing.T) {
 			evs, err := New(c.cfg).Decode(in)
 			got := render(t, evs, err)
 			path := filepath.Join("testdata", c.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestDecodeMatchesGoldenFiles -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("decoded %s differs from %s (rerun with -update if the change is intended)\ngot:\n%s\nwant:\n%s",
-					c.name+".json", path, got, want)
-			}
+			golden.Check(t, path, got)
 		})
 	}
 }

@@ -4,17 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/leadthrough/leadthrough/internal/golden"
+
 	"github.com/leadthrough/leadthrough/event"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the decoder's output")
 
 // render is the golden form of a decode: each event as event.Encode renders it, one per line, or one line naming
 // the rejection's reason and message.
@@ -58,20 +57,8 @@ func TestDecodeGolden(t *testing.T) {
 			}
 			evs, err := d.Decode(raw)
 			got := render(t, evs, err)
-			golden := strings.TrimSuffix(in, ".json") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("decode of %s differs from %s:\ngot:\n%s\nwant:\n%s", in, golden, got, want)
-			}
+			goldenPath := strings.TrimSuffix(in, ".json") + ".golden"
+			golden.Check(t, goldenPath, got)
 		})
 	}
 }

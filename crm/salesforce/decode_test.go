@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,11 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leadthrough/leadthrough/internal/golden"
+
 	"github.com/leadthrough/leadthrough/crm/salesforce"
 	"github.com/leadthrough/leadthrough/event"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the decoder's output")
 
 // inputs returns the testdata inputs by case name (file name without .json).
 func inputs(t testing.TB) map[string][]byte {
@@ -81,20 +80,8 @@ func TestDecodeGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			evs, err := dec.Decode(in)
 			got := render(t, evs, err)
-			golden := filepath.Join("testdata", name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("decode of %s.json differs from %s:\ngot:\n%s\nwant:\n%s", name, golden, got, want)
-			}
+			goldenPath := filepath.Join("testdata", name+".golden")
+			golden.Check(t, goldenPath, got)
 		})
 	}
 }
