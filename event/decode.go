@@ -313,7 +313,7 @@ func stringField(d Data, name string) string {
 	case "actor_id":
 		return d.ActorID
 	}
-	return "set" // fields without a required-string rule
+	return "" // a required string field missing above fails validation, so a new one cannot slip through unchecked
 }
 
 func requiredString(top map[string]json.RawMessage, name string, dst *string) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"slices"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -348,16 +347,7 @@ func (s *Store) Indicators(ctx context.Context, p indicator.Params) ([]indicator
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read takeovers: %w", err)
 	}
-	slices.SortFunc(out, func(a, b indicator.Row) int {
-		switch {
-		case a.ManagerID < b.ManagerID:
-			return -1
-		case a.ManagerID > b.ManagerID:
-			return 1
-		}
-		return 0
-	})
-	return out, nil
+	return out, nil // in managersQuery's order: by manager_id
 }
 
 // params binds a window's parameters for the fragments.

@@ -20,9 +20,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	c := newCommand("demo", "Runs the whole pipeline in one process: an embedded broker, `migrate`, `simulate`, `ingest` and `serve`, "+
 		"against the ClickHouse at --clickhouse-addr (`make demo` starts one). Prints the indicators and keeps serving "+
 		"/metrics until Ctrl-C.", stderr)
-	chCfg := clickhouseFlags(c)
-	c.fs.Lookup("clickhouse-database").DefValue = "leadthrough_demo"
-	chCfg.Database = "leadthrough_demo"
+	chCfg := clickhouseFlags(c, "leadthrough_demo")
 	brokerListen := c.String("broker-listen", "127.0.0.1:0", "address of the embedded broker; port 0 picks a free one")
 	listen := c.String("listen", "127.0.0.1:9464", "address for /metrics and /healthz")
 	w := windowFlags(c)

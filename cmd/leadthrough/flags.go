@@ -117,12 +117,13 @@ func (c *command) parse(args []string) error {
 	return nil
 }
 
-// clickhouseFlags are shared by every command that talks to ClickHouse.
-func clickhouseFlags(c *command) *store.Config {
+// clickhouseFlags are shared by every command that talks to ClickHouse; database is the default of
+// --clickhouse-database (the demo keeps its data apart from a real install's).
+func clickhouseFlags(c *command, database string) *store.Config {
 	cfg := &store.Config{}
 	c.fs.StringVar(&cfg.Addr, "clickhouse-addr", "127.0.0.1:9000",
 		c.register("clickhouse-addr", "ClickHouse native-protocol address host:port (HTTP is not used); see --clickhouse-database"))
-	c.fs.StringVar(&cfg.Database, "clickhouse-database", "leadthrough",
+	c.fs.StringVar(&cfg.Database, "clickhouse-database", database,
 		c.register("clickhouse-database", "ClickHouse database; created by leadthrough migrate"))
 	c.fs.StringVar(&cfg.User, "clickhouse-user", "default", c.register("clickhouse-user", "ClickHouse user"))
 	c.fs.StringVar(&cfg.Password, "clickhouse-password", "",

@@ -30,7 +30,7 @@ func TestEnvironmentSetsFlagsAndCommandLineWins(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			c := newCommand("x", "", io.Discard)
-			ch := clickhouseFlags(c)
+			ch := clickhouseFlags(c, "leadthrough")
 			w := windowFlags(c)
 			brokers := brokersFlag(c)
 			if err := c.parse(tt.args); err != nil {

@@ -86,7 +86,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	topic := c.String("topic", "crm.events", "topic to publish to; ignored with --direct")
 	direct := c.Bool("direct", false, "write the events straight into ClickHouse (--clickhouse-addr, --clickhouse-database; "+
 		"creates and migrates the database first) instead of publishing to Kafka, for when no Kafka is at hand")
-	chCfg := clickhouseFlags(c)
+	chCfg := clickhouseFlags(c, "leadthrough")
 	batchSize := c.Int("batch-size", 10000, "events per ClickHouse insert with --direct")
 	dryRun := c.Bool("dry-run", false, "read and check the export and print the summary; publish and write nothing")
 	logger := logFlags(c)

@@ -14,7 +14,7 @@ import (
 func runIndicators(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("indicators", "Computes every indicator of docs/indicators.md in ClickHouse for the window (as-of − W, as-of], "+
 		"one row per manager.", stderr)
-	chCfg := clickhouseFlags(c)
+	chCfg := clickhouseFlags(c, "leadthrough")
 	w := windowFlags(c)
 	var asOf time.Time
 	c.Func("as-of", "", "end of the window, RFC 3339 (e.g. 2026-03-31T00:00:00Z); default now", func(s string) error {

@@ -149,7 +149,7 @@ func (f *ingestFlags) config(log *slog.Logger, m *ingest.Metrics) (ingest.Config
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("ingest", "Consumes CRM events from Kafka and inserts them into ClickHouse in batches. Offsets are committed "+
 		"only after the insert succeeded; invalid messages go to <topic>.dlq with the reason in headers. Run `leadthrough migrate` first.", stderr)
-	chCfg := clickhouseFlags(c)
+	chCfg := clickhouseFlags(c, "leadthrough")
 	in := addIngestFlags(c)
 	listen := c.String("listen", "127.0.0.1:9465", "address for this worker's /metrics and /healthz; empty disables")
 	logger := logFlags(c)

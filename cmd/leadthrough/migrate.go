@@ -11,7 +11,7 @@ import (
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("migrate", "Creates the database and applies the schema migrations it has not recorded yet. Safe to re-run.", stderr)
-	chCfg := clickhouseFlags(c)
+	chCfg := clickhouseFlags(c, "leadthrough")
 	logger := logFlags(c)
 	if err := c.parse(args); err != nil {
 		return err

@@ -19,7 +19,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"every --refresh-interval and served from memory, and /healthz. Each refresh is also stored in the table "+
 		"team_indicators for Grafana. With --ingest, the ingest worker runs in this process too and its counters are "+
 		"on the same /metrics.", stderr)
-	chCfg := clickhouseFlags(c)
+	chCfg := clickhouseFlags(c, "leadthrough")
 	w := windowFlags(c)
 	listen := c.String("listen", "127.0.0.1:9464", "address for /metrics and /healthz (host:port; :9464 for all interfaces)")
 	interval := c.Duration("refresh-interval", time.Minute, "how often the indicators are recomputed")
