@@ -46,6 +46,35 @@ func Migrations() ([]Migration, error) {
 	return out, nil
 }
 
+// Statements splits the migration into the statements it holds, in order: the native protocol runs one statement
+// per query. A statement ends with a line whose last character is ';'; comment-only chunks are dropped. Every
+// statement of a migration must be safe to run again (IF NOT EXISTS, or an insert into a table that collapses
+// duplicates), because a migration that fails half-way is re-run from its first statement.
+func (m Migration) Statements() []string {
+	var out []string
+	var cur []string
+	flush := func() {
+		code := false
+		for _, l := range cur {
+			if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "--") {
+				code = true
+			}
+		}
+		if code {
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(strings.Join(cur, "\n")), ";"))
+		}
+		cur = cur[:0]
+	}
+	for _, line := range strings.Split(m.SQL, "\n") {
+		cur = append(cur, line)
+		if strings.HasSuffix(strings.TrimSpace(line), ";") && !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			flush()
+		}
+	}
+	flush()
+	return out
+}
+
 const createSchemaVersions = `
 CREATE TABLE IF NOT EXISTS schema_migrations
 (
@@ -85,8 +114,10 @@ func (s *Store) Migrate(ctx context.Context, log *slog.Logger) ([]Migration, err
 		if applied[m.Version] {
 			continue
 		}
-		if err := s.conn.Exec(ctx, m.SQL); err != nil {
-			return done, fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+		for i, stmt := range m.Statements() {
+			if err := s.conn.Exec(ctx, stmt); err != nil {
+				return done, fmt.Errorf("migration %04d_%s, statement %d: %w", m.Version, m.Name, i+1, err)
+			}
 		}
 		if err := s.recordMigration(ctx, m); err != nil {
 			return done, fmt.Errorf("record migration %04d: %w", m.Version, err)
