@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the local services need:
 #   clickhouse-server clickhouse-client prometheus kcat docker-compose (validates deploy/compose; no engine is needed)
+#   python3 python3-venv (chdb.sh's virtualenv for chdb; Debian ships venv's ensurepip separately)
 #
 # No-op when all of them are installed. Otherwise waits for any other
 # apt/dpkg run to finish, runs `apt-get update` and installs the missing
@@ -15,7 +16,7 @@ SCRIPT_NAME=deps.sh
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PACKAGES=(clickhouse-server clickhouse-client prometheus kcat docker-compose)
+PACKAGES=(clickhouse-server clickhouse-client prometheus kcat docker-compose python3 python3-venv)
 APT_WAIT_SECONDS="${APT_WAIT_SECONDS:-1800}"
 
 installed() {
