@@ -1,9 +1,10 @@
 // Package store is leadthrough's ClickHouse layer: the schema (versioned migrations), the batch insert of canonical
 // events, and the named queries that attribute deals and compute the indicators.
 //
-// It speaks only the native protocol and writes SQL that runs on ClickHouse 18.16 as well as current releases: every
-// INSERT names its columns, JOINs say ALL, one JOIN per SELECT, no window functions. Values are always bound, never
-// concatenated. It must never know about Kafka or Prometheus.
+// It speaks ClickHouse's native protocol (Config.Protocol "http" selects the HTTP interface instead, which the tests
+// use to reach a current ClickHouse embedded in chdb) and writes SQL that runs on ClickHouse 18.16 as well as current
+// releases: every INSERT names its columns, JOINs say ALL, one JOIN per SELECT, no window functions. Values are
+// always bound, never concatenated. It must never know about Kafka or Prometheus.
 package store
 
 import (
@@ -21,10 +22,15 @@ import (
 
 // Config says where ClickHouse is.
 type Config struct {
-	Addr     string // host:port of the native protocol; default "127.0.0.1:9000"
+	Addr     string // host:port of the native protocol (of the HTTP interface with ProtocolHTTP); default "127.0.0.1:9000"
 	Database string // default "leadthrough"; created by Migrate
 	User     string // default "default"
 	Password string
+	// Protocol is ProtocolNative ("native", the default) or ProtocolHTTP ("http": ClickHouse's HTTP interface, via
+	// clickhouse-go's HTTP protocol). clickhouse-go cannot use ClickHouse 18.16 over HTTP (18.16 rejects its
+	// client_protocol_version parameter as an unknown setting); the tests use "http" to reach a current ClickHouse
+	// embedded in chdb (scripts/chdb_bridge.py).
+	Protocol string
 	// DialTimeout bounds connecting; default 5s.
 	DialTimeout time.Duration
 }
@@ -32,6 +38,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:9000"
+	}
+	if c.Protocol == "" {
+		c.Protocol = ProtocolNative
 	}
 	if c.Database == "" {
 		c.Database = "leadthrough"
@@ -44,6 +53,12 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// The values of Config.Protocol.
+const (
+	ProtocolNative = "native"
+	ProtocolHTTP   = "http"
+)
 
 // ErrUnreachable wraps failures to connect, so commands can print a hint instead of a stack of driver errors.
 var ErrUnreachable = errors.New("cannot reach ClickHouse")
@@ -88,13 +103,24 @@ func CreateDatabase(ctx context.Context, cfg Config) error {
 }
 
 func dial(ctx context.Context, cfg Config, database string) (driver.Conn, error) {
-	conn, err := clickhouse.Open(&clickhouse.Options{
+	opts := &clickhouse.Options{
 		Protocol:    clickhouse.Native,
 		Addr:        []string{cfg.Addr},
 		Auth:        clickhouse.Auth{Database: database, Username: cfg.User, Password: cfg.Password},
 		DialTimeout: cfg.DialTimeout,
 		Settings:    clickhouse.Settings{"max_execution_time": 600},
-	})
+	}
+	switch cfg.Protocol {
+	case ProtocolNative:
+	case ProtocolHTTP:
+		opts.Protocol = clickhouse.HTTP
+		// Plain bodies both ways: the test bridge to chdb (scripts/chdb_bridge.py) does not implement ClickHouse's
+		// HTTP compression, and clickhouse-go's default for HTTP is none anyway.
+		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionNone}
+	default:
+		return nil, fmt.Errorf("invalid ClickHouse protocol %q: use %q or %q", cfg.Protocol, ProtocolNative, ProtocolHTTP)
+	}
+	conn, err := clickhouse.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, cfg.Addr, err)
 	}
