@@ -16,10 +16,25 @@ import (
 	"github.com/leadthrough/leadthrough/internal/testenv"
 )
 
-// newTestStore creates a fresh, migrated database on the test ClickHouse and drops it when the test ends.
+// forEachEngine runs fn once per ClickHouse engine (testenv.ClickHouseEngines: the 18.16 server, and ClickHouse
+// 26.9 in chdb over HTTP), as a subtest named after the engine, each on a fresh migrated database.
+func forEachEngine(t *testing.T, fn func(t *testing.T, s *Store)) {
+	t.Helper()
+	for _, e := range testenv.ClickHouseEngines(t) {
+		t.Run(e.Name, func(t *testing.T) { fn(t, newEngineStore(t, e)) })
+	}
+}
+
+// newTestStore creates a fresh, migrated database on the ClickHouse 18.16 test server and drops it when the test
+// ends. Tests of the SQL use forEachEngine instead, to run on every engine.
 func newTestStore(t testing.TB) *Store {
 	t.Helper()
-	addr := testenv.ClickHouse(t)
+	return newEngineStore(t, testenv.Engine{Name: "clickhouse-18.16", Addr: testenv.ClickHouse(t), Protocol: ProtocolNative})
+}
+
+// newEngineStore creates a fresh, migrated database on the given engine and drops it when the test ends.
+func newEngineStore(t testing.TB, e testenv.Engine) *Store {
+	t.Helper()
 	ctx := context.Background()
 	clean := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
@@ -27,24 +42,25 @@ func newTestStore(t testing.TB) *Store {
 		}
 		return '_'
 	}, strings.ToLower(t.Name()))
-	name := fmt.Sprintf("lt_test_%s_%d", clean, time.Now().UnixNano()%1_000_000)
-	if len(name) > 60 {
-		name = name[:60]
+	suffix := fmt.Sprintf("_%d", time.Now().UnixNano()%1_000_000)
+	if maxLen := 60 - len("lt_test_") - len(suffix); len(clean) > maxLen {
+		clean = clean[len(clean)-maxLen:] // keep the end: the subtest's engine name
 	}
-	cfg := Config{Addr: addr, Database: name}
+	name := "lt_test_" + clean + suffix
+	cfg := Config{Addr: e.Addr, Protocol: e.Protocol, Database: name}
 	if err := CreateDatabase(ctx, cfg); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", e.Name, err)
 	}
 	s, err := Open(ctx, cfg)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", e.Name, err)
 	}
 	t.Cleanup(func() {
 		_ = s.conn.Exec(context.Background(), "DROP DATABASE IF EXISTS `"+name+"`")
 		s.Close()
 	})
 	if _, err := s.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", e.Name, err)
 	}
 	return s
 }
@@ -61,41 +77,43 @@ func insert(t testing.TB, s *Store, evs []event.Event) {
 }
 
 func TestMigrateIsIdempotentAndRecordsVersions(t *testing.T) {
-	s := newTestStore(t)
-	ctx := context.Background()
-	again, err := s.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(again) != 0 {
-		t.Fatalf("second migrate applied %d migrations, want none", len(again))
-	}
-	all, _ := Migrations()
-	v, err := s.SchemaVersion(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v != all[len(all)-1].Version {
-		t.Fatalf("schema version %d, want %d", v, all[len(all)-1].Version)
-	}
+	forEachEngine(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		again, err := s.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(again) != 0 {
+			t.Fatalf("second migrate applied %d migrations, want none", len(again))
+		}
+		all, _ := Migrations()
+		v, err := s.SchemaVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != all[len(all)-1].Version {
+			t.Fatalf("schema version %d, want %d", v, all[len(all)-1].Version)
+		}
+	})
 }
 
 func TestDuplicateEventsAreStoredOnce(t *testing.T) {
-	s := newTestStore(t)
-	e := event.Event{Source: "crm/a", ID: "1", Type: event.DealCreated, Time: time.Now().UTC(),
-		Data: event.Data{DealID: "D1", OwnerID: "U1"}}
-	insert(t, s, []event.Event{e, e})
-	insert(t, s, []event.Event{e})
-	other := e
-	other.Source = "crm/b" // same id, other source: a different event
-	insert(t, s, []event.Event{other})
-	n, err := s.CountEvents(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 2 {
-		t.Fatalf("stored %d distinct events, want 2", n)
-	}
+	forEachEngine(t, func(t *testing.T, s *Store) {
+		e := event.Event{Source: "crm/a", ID: "1", Type: event.DealCreated, Time: time.Now().UTC(),
+			Data: event.Data{DealID: "D1", OwnerID: "U1"}}
+		insert(t, s, []event.Event{e, e})
+		insert(t, s, []event.Event{e})
+		other := e
+		other.Source = "crm/b" // same id, other source: a different event
+		insert(t, s, []event.Event{other})
+		n, err := s.CountEvents(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Fatalf("stored %d distinct events, want 2", n)
+		}
+	})
 }
 
 // TestIndicatorsSQLMatchesReferenceModel is the main check of the ClickHouse queries: on random histories, for
@@ -111,8 +129,6 @@ func TestIndicatorsSQLMatchesReferenceModel(t *testing.T) {
 		{AsOf: asOf.Add(-17*24*time.Hour + 3*time.Hour), Window: 10 * 24 * time.Hour},
 		{AsOf: asOf.Add(5 * 24 * time.Hour), Window: 60 * 24 * time.Hour, CoachingKinds: []string{"one_on_one"}},
 	}
-	s := newTestStore(t)
-	ctx := context.Background()
 	// Scenarios share one database: every entity id is prefixed with its seed, so they cannot interact.
 	scenarios := make([][]event.Event, seeds)
 	var all []event.Event
@@ -120,24 +136,27 @@ func TestIndicatorsSQLMatchesReferenceModel(t *testing.T) {
 		scenarios[seed] = namespace(scenario.Random(uint64(seed)+1, asOf), uint64(seed))
 		all = append(all, scenarios[seed]...)
 	}
-	insert(t, s, all)
-	for _, p := range params {
-		got, err := s.Indicators(ctx, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var exercised coverage
-		for seed, evs := range scenarios {
-			want := indicator.Reference(evs, p)
-			exercised.add(want)
-			if diff := compareRows(filterPrefix(got, prefix(uint64(seed))), want); diff != "" {
-				t.Fatalf("seed %d, as of %s, window %s: SQL and reference differ:\n%s", seed+1, p.AsOf, p.Window, diff)
+	forEachEngine(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		insert(t, s, all)
+		for _, p := range params {
+			got, err := s.Indicators(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var exercised coverage
+			for seed, evs := range scenarios {
+				want := indicator.Reference(evs, p)
+				exercised.add(want)
+				if diff := compareRows(filterPrefix(got, prefix(uint64(seed))), want); diff != "" {
+					t.Fatalf("seed %d, as of %s, window %s: SQL and reference differ:\n%s", seed+1, p.AsOf, p.Window, diff)
+				}
+			}
+			if !testing.Short() {
+				exercised.require(t, p)
 			}
 		}
-		if !testing.Short() {
-			exercised.require(t, p)
-		}
-	}
+	})
 }
 
 // coverage counts how many compared rows had a non-trivial value of each indicator, so that the comparison cannot
@@ -283,49 +302,50 @@ func show(rows []indicator.Row) []string {
 // TestDealAttributionAddsUpToIndicators: per manager, the attributed deals add up to the indicators' counts.
 func TestDealAttributionAddsUpToIndicators(t *testing.T) {
 	asOf := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
-	s := newTestStore(t)
 	var all []event.Event
 	for seed := range uint64(30) {
 		all = append(all, namespace(scenario.Random(seed+1, asOf), seed)...)
 	}
-	insert(t, s, all)
 	p := indicator.Params{AsOf: asOf}
-	deals, err := s.DealAttribution(context.Background(), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type counts struct{ won, closed, taken int64 }
-	per := map[string]*counts{}
-	for _, d := range deals {
-		if d.ManagerID == "" {
-			continue
-		}
-		if per[d.ManagerID] == nil {
-			per[d.ManagerID] = &counts{}
-		}
-		c := per[d.ManagerID]
-		c.closed++
-		if d.Won {
-			c.won++
-		}
-		if d.TakenOver {
-			c.taken++
-		}
-	}
 	rows := indicator.Reference(all, p)
-	if len(deals) == 0 || len(rows) == 0 {
-		t.Fatal("no deals or managers: the scenarios are degenerate")
-	}
-	for _, r := range rows {
-		c := per[r.ManagerID]
-		if c == nil {
-			c = &counts{}
+	forEachEngine(t, func(t *testing.T, s *Store) {
+		insert(t, s, all)
+		deals, err := s.DealAttribution(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if c.won != r.WonDeals || c.closed != r.ClosedDeals {
-			t.Errorf("%s: attribution has won %d closed %d, indicators won %d closed %d", r.ManagerID, c.won, c.closed, r.WonDeals, r.ClosedDeals)
+		type counts struct{ won, closed, taken int64 }
+		per := map[string]*counts{}
+		for _, d := range deals {
+			if d.ManagerID == "" {
+				continue
+			}
+			if per[d.ManagerID] == nil {
+				per[d.ManagerID] = &counts{}
+			}
+			c := per[d.ManagerID]
+			c.closed++
+			if d.Won {
+				c.won++
+			}
+			if d.TakenOver {
+				c.taken++
+			}
 		}
-		if r.TakeoverRate != nil && math.Abs(float64(c.taken)/float64(c.closed)-*r.TakeoverRate) > 1e-9 {
-			t.Errorf("%s: attribution takeover share %d/%d, indicator %v", r.ManagerID, c.taken, c.closed, *r.TakeoverRate)
+		if len(deals) == 0 || len(rows) == 0 {
+			t.Fatal("no deals or managers: the scenarios are degenerate")
 		}
-	}
+		for _, r := range rows {
+			c := per[r.ManagerID]
+			if c == nil {
+				c = &counts{}
+			}
+			if c.won != r.WonDeals || c.closed != r.ClosedDeals {
+				t.Errorf("%s: attribution has won %d closed %d, indicators won %d closed %d", r.ManagerID, c.won, c.closed, r.WonDeals, r.ClosedDeals)
+			}
+			if r.TakeoverRate != nil && math.Abs(float64(c.taken)/float64(c.closed)-*r.TakeoverRate) > 1e-9 {
+				t.Errorf("%s: attribution takeover share %d/%d, indicator %v", r.ManagerID, c.taken, c.closed, *r.TakeoverRate)
+			}
+		}
+	})
 }

@@ -1,12 +1,14 @@
 // Package testenv gives tests the addresses of the real services that `make test` starts (ClickHouse, Apache Kafka,
-// promtool). A plain `go test ./...` without them skips those tests and says so; under `make test` or CI
+// promtool, and chdb, a current ClickHouse embedded in Python behind an HTTP bridge). A plain `go test ./...` without them skips those tests and says so; under `make test` or CI
 // (LEADTHROUGH_REQUIRE_SERVICES=1 or CI=true) a missing service fails the test instead, so a green run can never
 // hide a skipped integration test.
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -30,6 +32,53 @@ func lookup(t testing.TB, env, what string) string {
 // ClickHouse returns the native-protocol address (host:port) of the test ClickHouse server.
 func ClickHouse(t testing.TB) string {
 	return lookup(t, "LEADTHROUGH_TEST_CLICKHOUSE", "ClickHouse server")
+}
+
+// Engine is one ClickHouse engine the store's tests run on.
+type Engine struct {
+	Name     string // names the subtest: "clickhouse-18.16", "chdb-26.9"
+	Addr     string // host:port
+	Protocol string // how clickhouse-go reaches it: "native" or "http" (store.Config.Protocol)
+}
+
+// engines are the ClickHouse engines the SQL must run on: the oldest supported release and a current one.
+var engines = []struct {
+	Engine
+	env, what string
+}{
+	{Engine{Name: "clickhouse-18.16", Protocol: "native"}, "LEADTHROUGH_TEST_CLICKHOUSE",
+		"ClickHouse 18.16 server (native protocol, host:port)"},
+	{Engine{Name: "chdb-26.9", Protocol: "http"}, "LEADTHROUGH_TEST_CHDB",
+		"ClickHouse 26.9 in chdb behind scripts/chdb_bridge.py (HTTP, host:port)"},
+}
+
+// ClickHouseEngines returns every ClickHouse engine to test the store on, the 18.16 server first. Under `make test`
+// or CI each one is required; otherwise an engine whose variable is unset is left out (and said so), and the test
+// is skipped when none is set.
+func ClickHouseEngines(t testing.TB) []Engine {
+	t.Helper()
+	var out []Engine
+	var missing []string
+	for _, e := range engines {
+		e.Addr = os.Getenv(e.env)
+		if e.Addr == "" {
+			missing = append(missing, fmt.Sprintf("%s is not set: it names the %s", e.env, e.what))
+			continue
+		}
+		out = append(out, e.Engine)
+	}
+	if len(missing) > 0 {
+		msg := strings.Join(missing, "; ")
+		switch {
+		case required():
+			t.Fatalf("%s (run it through `make test`)", msg)
+		case len(out) == 0:
+			t.Skipf("skipping, no ClickHouse engine: %s (`make test` starts them)", msg)
+		default:
+			t.Logf("testing on %d of %d ClickHouse engines: %s (`make test` starts it)", len(out), len(engines), msg)
+		}
+	}
+	return out
 }
 
 // Kafka returns the bootstrap address (host:port) of the test Apache Kafka broker.
