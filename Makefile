@@ -1,19 +1,22 @@
 # leadthrough — the two commands that matter:
 #   make demo   run the whole pipeline on this machine (installs ClickHouse if needed)
-#   make test   run every test against real ClickHouse, Apache Kafka and promtool (installs and starts them)
+#   make test   run every test against real ClickHouse (18.16, and 26.9 in chdb), Apache Kafka and promtool
+#               (installs and starts them)
 
 SHELL := /bin/bash
 GO ?= go
 CLICKHOUSE_TCP_PORT ?= 9000
 KAFKA_PORT ?= 29092
-export CLICKHOUSE_TCP_PORT KAFKA_PORT
+CHDB_HTTP_PORT ?= 8124
+export CLICKHOUSE_TCP_PORT KAFKA_PORT CHDB_HTTP_PORT
 
 TEST_ENV := LEADTHROUGH_REQUIRE_SERVICES=1 \
 	LEADTHROUGH_TEST_CLICKHOUSE=127.0.0.1:$(CLICKHOUSE_TCP_PORT) \
+	LEADTHROUGH_TEST_CHDB=127.0.0.1:$(CHDB_HTTP_PORT) \
 	LEADTHROUGH_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT)
 
 .PHONY: demo test build vet unit bench fuzz dashboards deps services-up services-down \
-	clickhouse-up clickhouse-down kafka-up kafka-down promtool clean
+	clickhouse-up clickhouse-down chdb-up chdb-down kafka-up kafka-down promtool clean
 
 ## demo: install and start ClickHouse if needed, then run `leadthrough demo` (Ctrl-C to stop)
 demo: clickhouse-up
@@ -68,6 +71,12 @@ clickhouse-up:
 
 clickhouse-down:
 	scripts/clickhouse.sh stop
+
+chdb-up:
+	scripts/chdb.sh start
+
+chdb-down:
+	scripts/chdb.sh stop
 
 kafka-up:
 	scripts/kafka.sh start
