@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -88,6 +89,11 @@ ORDER BY version`
 // Migrate applies, in order, the migrations that schema_migrations does not record yet, and records each one.
 // Re-running it is a no-op. It returns the migrations it applied.
 func (s *Store) Migrate(ctx context.Context, log *slog.Logger) ([]Migration, error) {
+	return s.migrateTo(ctx, log, math.MaxInt)
+}
+
+// migrateTo applies the pending migrations up to version last; tests use it to build an older schema.
+func (s *Store) migrateTo(ctx context.Context, log *slog.Logger, last int) ([]Migration, error) {
 	if err := s.conn.Exec(ctx, createSchemaVersions); err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
@@ -111,7 +117,7 @@ func (s *Store) Migrate(ctx context.Context, log *slog.Logger) ([]Migration, err
 	}
 	var done []Migration
 	for _, m := range all {
-		if applied[m.Version] {
+		if applied[m.Version] || m.Version > last {
 			continue
 		}
 		for i, stmt := range m.Statements() {

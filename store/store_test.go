@@ -35,6 +35,12 @@ func newTestStore(t testing.TB) *Store {
 // newEngineStore creates a fresh, migrated database on the given engine and drops it when the test ends.
 func newEngineStore(t testing.TB, e testenv.Engine) *Store {
 	t.Helper()
+	return newEngineStoreAt(t, e, math.MaxInt)
+}
+
+// newEngineStoreAt is newEngineStore with the migrations up to version last only: an older install.
+func newEngineStoreAt(t testing.TB, e testenv.Engine, last int) *Store {
+	t.Helper()
 	ctx := context.Background()
 	clean := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
@@ -59,7 +65,7 @@ func newEngineStore(t testing.TB, e testenv.Engine) *Store {
 		_ = s.conn.Exec(context.Background(), "DROP DATABASE IF EXISTS `"+name+"`")
 		s.Close()
 	})
-	if _, err := s.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if _, err := s.migrateTo(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), last); err != nil {
 		t.Fatalf("%s: %v", e.Name, err)
 	}
 	return s

@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/leadthrough/leadthrough/event"
+	"github.com/leadthrough/leadthrough/indicator"
+	"github.com/leadthrough/leadthrough/internal/scenario"
+	"github.com/leadthrough/leadthrough/internal/testenv"
+)
+
+// TestMigrateUpgradesAnInstallWithEventsInPlace starts from the schema before the derived tables (migration 2),
+// stores half of each history there, upgrades, then stores the other half and redelivers some of the first: the
+// indicators must equal the reference model's on the whole history, and no event may be lost or doubled.
+func TestMigrateUpgradesAnInstallWithEventsInPlace(t *testing.T) {
+	asOf := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
+	var before, after, all []event.Event
+	for seed := range uint64(40) {
+		evs := namespace(scenario.Random(seed+1, asOf), seed)
+		// Alternate events between the two halves, so that each deal's history spans the upgrade.
+		for i, e := range evs {
+			if i%2 == 0 {
+				before = append(before, e)
+			} else {
+				after = append(after, e)
+			}
+		}
+		all = append(all, evs...)
+	}
+	redelivered := before[:len(before)/3]
+	windows := []indicator.Params{
+		{AsOf: asOf},
+		{AsOf: asOf.Add(-20 * 24 * time.Hour), Window: 10 * 24 * time.Hour},
+	}
+	for _, e := range testenv.ClickHouseEngines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s := newEngineStoreAt(t, e, 2)
+			insert(t, s, before)
+			applied, err := s.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(applied) == 0 || applied[0].Version != 3 {
+				t.Fatalf("upgrade applied %v, want migrations from 3 on", applied)
+			}
+			insert(t, s, after)
+			insert(t, s, redelivered)
+			n, err := s.CountEvents(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			distinct := map[[2]string]bool{}
+			for _, e := range all {
+				distinct[[2]string{e.Source, e.ID}] = true
+			}
+			if n != uint64(len(distinct)) {
+				t.Fatalf("%d events stored, want %d", n, len(distinct))
+			}
+			for _, p := range windows {
+				got, err := s.Indicators(ctx, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := indicator.Reference(all, p)
+				if len(want) == 0 {
+					t.Fatal("the reference has no managers: degenerate scenarios")
+				}
+				if diff := compareRows(got, want); diff != "" {
+					t.Fatalf("as of %s: SQL after the upgrade differs from the reference:\n%s", p.AsOf, diff)
+				}
+			}
+		})
+	}
+}
+
+// TestOldAttributionRunsAreDroppedButTheLatestPerWindowStays: deal_attribution keeps recent runs and, whatever
+// their age, the latest run of each window length (for Grafana); everything else is dropped.
+func TestOldAttributionRunsAreDroppedButTheLatestPerWindowStays(t *testing.T) {
+	asOf := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
+	evs := namespace(scenario.Random(3, asOf), 3)
+	forEachEngine(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		insert(t, s, evs)
+		var runs []Run
+		for _, p := range []indicator.Params{
+			{AsOf: asOf},
+			{AsOf: asOf.Add(-time.Hour)},
+			{AsOf: asOf, Window: 10 * 24 * time.Hour},
+			{AsOf: asOf.Add(-time.Hour), Window: 10 * 24 * time.Hour},
+		} {
+			run, err := s.Attribute(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run.Deals == 0 {
+				t.Fatal("a run without deals: the scenario is degenerate")
+			}
+			runs = append(runs, run)
+		}
+		stored := func() map[uint64]bool {
+			rows, err := s.conn.Query(ctx, "SELECT DISTINCT run_id FROM deal_attribution")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			out := map[uint64]bool{}
+			for rows.Next() {
+				var id uint64
+				if err := rows.Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+				out[id] = true
+			}
+			return out
+		}
+		if got := stored(); len(got) != 4 {
+			t.Fatalf("%d runs stored right after computing 4, want all 4 (they are recent)", len(got))
+		}
+		if err := s.pruneRuns(ctx, time.Now().Add(RunRetention+time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		got := stored()
+		if len(got) != 2 || !got[runs[1].ID] || !got[runs[3].ID] {
+			t.Fatalf("runs left %v, want the latest of each window: %d and %d", got, runs[1].ID, runs[3].ID)
+		}
+		// The kept run still answers.
+		deals, err := s.RunDeals(ctx, runs[3])
+		if err != nil || len(deals) == 0 {
+			t.Fatalf("the latest run lost its deals: %d deals, %v", len(deals), err)
+		}
+	})
+}
