@@ -231,7 +231,13 @@ func ratio(num, den float64) *float64 {
 	return &v
 }
 
-// SaveIndicators stores one refresh of the indicators for Grafana (table team_indicators).
+// HistoryRetention is how long team_indicators keeps the indicators of past refreshes: whole calendar months are
+// dropped once they ended more than this before the as-of of the latest save. 13 months give a year of trend plus
+// the month being compared.
+const HistoryRetention = 400 * 24 * time.Hour
+
+// SaveIndicators stores one refresh of the indicators for Grafana (table team_indicators), then drops the months of
+// history older than HistoryRetention.
 func (s *Store) SaveIndicators(ctx context.Context, p indicator.Params, rows []indicator.Row) error {
 	p = p.WithDefaults()
 	if len(rows) == 0 {
@@ -255,6 +261,42 @@ func (s *Store) SaveIndicators(ctx context.Context, p indicator.Params, rows []i
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %d rows into team_indicators: %w", len(rows), err)
+	}
+	return s.pruneHistory(ctx, p.AsOf.Add(-HistoryRetention))
+}
+
+// pruneHistory drops the monthly partitions of team_indicators whose month ended at or before cutoff.
+func (s *Store) pruneHistory(ctx context.Context, cutoff time.Time) error {
+	rows, err := s.conn.Query(ctx, `SELECT DISTINCT partition FROM system.parts
+		WHERE database = currentDatabase() AND table = 'team_indicators' AND active`)
+	if err != nil {
+		return fmt.Errorf("list the months of team_indicators: %w", err)
+	}
+	var months []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			rows.Close()
+			return fmt.Errorf("scan the months of team_indicators: %w", err)
+		}
+		months = append(months, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list the months of team_indicators: %w", err)
+	}
+	for _, m := range months {
+		start, err := time.Parse("200601", m)
+		if err != nil {
+			return fmt.Errorf("unexpected partition %q of team_indicators: %w", m, err)
+		}
+		if start.AddDate(0, 1, 0).After(cutoff) {
+			continue
+		}
+		// A partition cannot be a bound parameter; m was just parsed as YYYYMM.
+		if err := s.conn.Exec(ctx, "ALTER TABLE team_indicators DROP PARTITION "+m); err != nil {
+			return fmt.Errorf("drop month %s of team_indicators: %w", m, err)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -132,6 +133,40 @@ func TestOldAttributionRunsAreDroppedButTheLatestPerWindowStays(t *testing.T) {
 		deals, err := s.RunDeals(ctx, runs[3])
 		if err != nil || len(deals) == 0 {
 			t.Fatalf("the latest run lost its deals: %d deals, %v", len(deals), err)
+		}
+	})
+}
+
+// TestIndicatorHistoryKeepsOnlyTheRetainedMonths: saving a refresh drops the months of team_indicators that ended
+// more than HistoryRetention before its as-of, and keeps the rest.
+func TestIndicatorHistoryKeepsOnlyTheRetainedMonths(t *testing.T) {
+	row := []indicator.Row{{ManagerID: "M", ManagerName: "M"}}
+	latest := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
+	cutoff := latest.Add(-HistoryRetention) // 2025-02-24
+	old := time.Date(2025, 1, 15, 0, 0, 0, 0, time.UTC)
+	forEachEngine(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		for _, asOf := range []time.Time{old, cutoff, latest} {
+			if err := s.SaveIndicators(ctx, indicator.Params{AsOf: asOf}, row); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows, err := s.conn.Query(ctx, "SELECT toString(toYYYYMM(as_of)) FROM team_indicators ORDER BY as_of")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var months []string
+		for rows.Next() {
+			var m string
+			if err := rows.Scan(&m); err != nil {
+				t.Fatal(err)
+			}
+			months = append(months, m)
+		}
+		if fmt.Sprint(months) != "[202502 202603]" {
+			t.Fatalf("months kept %v, want [202502 202603]: January 2025 ended before the cutoff %s, February did not",
+				months, cutoff)
 		}
 	})
 }
