@@ -151,6 +151,9 @@ func describeDialError(err error) string {
 // Close releases the connections.
 func (s *Store) Close() error { return s.conn.Close() }
 
+// Conn is the store's connection pool, for tools and tests that run their own SQL, like the dashboards' panels.
+func (s *Store) Conn() driver.Conn { return s.conn }
+
 // Database is the name of the database in use.
 func (s *Store) Database() string { return s.cfg.Database }
 
