@@ -17,8 +17,8 @@ type clickhouseQuery struct {
 	RefID      string                `json:"refId"`
 	Datasource *common.DataSourceRef `json:"datasource,omitempty"`
 	EditorType string                `json:"editorType"` // "sql": the raw SQL editor, not the query builder
-	QueryType  string                `json:"queryType"`  // "table"
-	Format     int                   `json:"format"`     // the plugin's Format enum: 1 is a table
+	QueryType  string                `json:"queryType"`  // "table" or "timeseries"
+	Format     int                   `json:"format"`     // the plugin's Format enum: 1 is a table, 0 a time series
 	RawSQL     string                `json:"rawSql"`
 }
 
@@ -45,3 +45,19 @@ func newClickhouseTable(refID, sql string) clickhouseTable {
 }
 
 func (b clickhouseTable) Build() (variants.Dataquery, error) { return b.q, nil }
+
+// clickhouseTimeSeries is a builder of a time-series query in raw SQL on the dashboard's ClickHouse data source
+// variable. The plugin wants the time column first, named time, in ascending order; every string column after it
+// is a label and every numeric column a value, so one query gives one series per value column and label set (the
+// plugin's backend turns such a "long" result into "wide" series, which fails unless time ascends).
+type clickhouseTimeSeries struct{ q clickhouseQuery }
+
+var _ cog.Builder[variants.Dataquery] = clickhouseTimeSeries{}
+
+func newClickhouseTimeSeries(refID, sql string) clickhouseTimeSeries {
+	ds := clickhouseRef
+	return clickhouseTimeSeries{clickhouseQuery{RefID: refID, Datasource: &ds, EditorType: "sql", QueryType: "timeseries",
+		Format: 0, RawSQL: sql}}
+}
+
+func (b clickhouseTimeSeries) Build() (variants.Dataquery, error) { return b.q, nil }

@@ -95,6 +95,51 @@ func TestDashboardUsesItsDataSourceVariables(t *testing.T) {
 	}
 }
 
+// TestWindowSecondsVariable checks the hidden variable the ClickHouse panels filter by: its regex must pick the
+// value out of what Grafana's Prometheus data source lists for an instant vector ("<name>{<labels>} <value>
+// <timestamp in ms>", the timestamp being seconds times 1000 in floating point).
+func TestWindowSecondsVariable(t *testing.T) {
+	var d map[string]any
+	if err := json.Unmarshal(render(t, dashboards.Files[0]), &d); err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	vars, _ := dig(d, "templating", "list").([]any)
+	for _, x := range vars {
+		if dig(x, "name") == "window_seconds" {
+			v = x
+		}
+	}
+	if v == nil {
+		t.Fatal("no variable window_seconds")
+	}
+	if q := dig(v, "query"); q != "query_result(max(leadthrough_indicators_window_seconds))" {
+		t.Errorf("query %q", q)
+	}
+	if h := dig(v, "hide"); h != 2.0 {
+		t.Errorf("hide %v, want 2 (hidden)", h)
+	}
+	js, _ := dig(v, "regex").(string)
+	if len(js) < 2 || js[0] != '/' || js[len(js)-1] != '/' {
+		t.Fatalf("regex %q is not /…/", js)
+	}
+	re := regexp.MustCompile(js[1 : len(js)-1]) // the same syntax in RE2 and JavaScript for this pattern
+	for text, want := range map[string]string{
+		"{} 2592000 1767225600000":          "2592000",
+		"{} 604800 1767225600123.0002":      "604800",
+		"{} 3600 1.7672256e+12":             "3600",
+		`{job="leadthrough"} 60 1767225600`: "", // not max(): labels would make it several values
+	} {
+		got := ""
+		if m := re.FindStringSubmatch(text); m != nil {
+			got = m[1]
+		}
+		if got != want {
+			t.Errorf("regex %s on %q gives %q, want %q", js, text, got, want)
+		}
+	}
+}
+
 func TestMetricNames(t *testing.T) {
 	tests := []struct {
 		expr string
@@ -133,7 +178,7 @@ func render(t *testing.T, f dashboards.File) []byte {
 type promQuery struct{ where, expr string }
 
 // promQueries finds every PromQL expression of a dashboard: the targets of panels on the Prometheus data source
-// and the label_values() queries of variables.
+// and the label_values() and query_result() queries of variables.
 func promQueries(t *testing.T, js []byte) []promQuery {
 	t.Helper()
 	var d map[string]any
@@ -152,6 +197,7 @@ func promQueries(t *testing.T, js []byte) []promQuery {
 		}
 	})
 	labelValues := regexp.MustCompile(`^label_values\((.+),\s*[a-zA-Z_][a-zA-Z0-9_]*\)$`)
+	queryResult := regexp.MustCompile(`^query_result\((.+)\)$`)
 	vars, _ := dig(d, "templating", "list").([]any)
 	for _, v := range vars {
 		if dig(v, "type") != "query" || dig(v, "datasource", "type") != "prometheus" {
@@ -160,7 +206,10 @@ func promQueries(t *testing.T, js []byte) []promQuery {
 		q, _ := dig(v, "query").(string)
 		m := labelValues.FindStringSubmatch(q)
 		if m == nil {
-			t.Errorf("variable %v: query %q is not label_values(selector, label)", dig(v, "name"), q)
+			m = queryResult.FindStringSubmatch(q)
+		}
+		if m == nil {
+			t.Errorf("variable %v: query %q is neither label_values(selector, label) nor query_result(expr)", dig(v, "name"), q)
 			continue
 		}
 		qs = append(qs, promQuery{fmt.Sprintf("variable %v", dig(v, "name")), m[1]})

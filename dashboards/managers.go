@@ -25,8 +25,9 @@ const (
 	coverageThreshold = 0.5
 )
 
-// Managers is the "Leadthrough — managers" dashboard: the per-manager indicators over time and now, the deals
-// handed to a manager (from ClickHouse), and the health of the indicator refresh and of ingest.
+// Managers is the "Leadthrough — managers" dashboard: the per-manager indicators over time and now (from
+// Prometheus), their history and the deals behind them (from ClickHouse), and the health of the indicator refresh and
+// of ingest.
 func Managers() (dashboard.Dashboard, error) {
 	d, err := dashboard.NewDashboardBuilder("Leadthrough — managers").
 		Uid("leadthrough-managers").
@@ -74,6 +75,17 @@ func Managers() (dashboard.Dashboard, error) {
 			Multi(true).
 			IncludeAll(true).
 			Current(all)).
+		// The ClickHouse panels read the snapshots and the deal attribution of serve's own window length, which only
+		// Prometheus knows. query_result gives "{} <value> <timestamp>"; the regex keeps the value.
+		WithVariable(dashboard.NewQueryVariableBuilder("window_seconds").
+			Label("Window (s)").
+			Description("Length of the indicator window of leadthrough serve, in seconds (leadthrough_indicators_window_seconds).").
+			Hide(dashboard.VariableHideHideVariable).
+			Datasource(prometheusRef).
+			Query(dashboard.StringOrMap{String: cog.ToPtr(windowSecondsQuery)}).
+			Definition(windowSecondsQuery).
+			Regex(windowSecondsRegex).
+			Refresh(dashboard.VariableRefreshOnTimeRangeChanged)).
 		WithRow(dashboard.NewRowBuilder("Leading through others")).
 		WithPanel(ratioPanel("Takeover rate",
 			"Share of the team's closed deals that the manager took over before the close (takeover_rate). "+
@@ -115,7 +127,9 @@ func Managers() (dashboard.Dashboard, error) {
 			Decimals(0).
 			Min(0)).
 		WithPanel(currentValuesTable()).
+		WithPanel(indicatorHistory()).
 		WithRow(dashboard.NewRowBuilder("Deals")).
+		WithPanel(closedDealsOfTheTeam()).
 		WithPanel(dealsHandedToManager()).
 		WithRow(dashboard.NewRowBuilder("Service")).
 		WithPanel(statPanel("Indicator window", "Length W of the rolling window of every indicator above.",
@@ -279,6 +293,112 @@ func currentValuesTable() *table.PanelBuilder {
 		"indexByName":   index,
 	}})
 	return p
+}
+
+// windowSecondsQuery and windowSecondsRegex make the window_seconds variable: Grafana's Prometheus data source
+// lists an instant vector as "<name>{<labels>} <value> <timestamp in ms>", here "{} 2592000 1767225600000", and
+// the regex's group keeps the value.
+const (
+	windowSecondsQuery = "query_result(max(leadthrough_indicators_window_seconds))"
+	windowSecondsRegex = `/^\{\} ([0-9]+) /`
+)
+
+// closedDealsOfTheTeamSQL lists the deals closed in the window of the latest attribution run of serve's window
+// length (one run per refresh; see store/migrations/0004_deal_attribution.sql) whose team manager M(d) is one of the
+// selected managers, with the names of the closer and the rep of record. Names are the latest non-empty
+// user.upserted name. It runs on ClickHouse 18.16 and current releases: one JOIN per SELECT, aliased joined
+// subqueries, aliases that differ from the columns they are computed from.
+const closedDealsOfTheTeamSQL = `SELECT
+    close_time AS "Closed at",
+    deal_id AS "Deal",
+    if(won = 1, 'won', 'lost') AS "Outcome",
+    amount AS "Amount",
+    closer_id AS "Closer",
+    closer_name AS "Closer name",
+    rep_id AS "Rep of record",
+    rep_name AS "Rep name",
+    if(taken_over = 1, 'yes', 'no') AS "Taken over",
+    if(taken_over = 1, toNullable(toDateTime(intDiv(taken_over_ms, 1000))), CAST(NULL AS Nullable(DateTime)))
+        AS "Taken over at"
+FROM
+(
+    SELECT deal_id, close_time, won, amount, closer_id, closer_name, rep_id, taken_over, taken_over_ms
+    FROM
+    (
+        SELECT deal_id, close_time, won, amount, closer_id, rep_id, taken_over, taken_over_ms
+        FROM deal_attribution
+        WHERE run_id = (SELECT max(run_id) FROM deal_attribution WHERE window_seconds = ${window_seconds})
+          AND in_window = 1
+          AND manager_id IN (${manager_id:singlequote})
+    ) AS deals
+    ANY LEFT JOIN
+    (
+        SELECT user_id AS closer_id, argMax(name, time_ms) AS closer_name
+        FROM user_events FINAL
+        WHERE type = 'user.upserted' AND name != ''
+        GROUP BY user_id
+    ) AS closers USING closer_id
+) AS closed_deals
+ANY LEFT JOIN
+(
+    SELECT user_id AS rep_id, argMax(name, time_ms) AS rep_name
+    FROM user_events FINAL
+    WHERE type = 'user.upserted' AND name != ''
+    GROUP BY user_id
+) AS reps USING rep_id
+ORDER BY close_time DESC, deal_id
+LIMIT 1000`
+
+func closedDealsOfTheTeam() *table.PanelBuilder {
+	return table.NewPanelBuilder().
+		Title("Closed deals of the team (latest refresh)").
+		Description("The deals behind the indicators above: every deal closed in the window of the latest indicator "+
+			"refresh whose team manager M(d) is a selected manager, as leadthrough serve attributed it (table "+
+			"deal_attribution in ClickHouse; the time range does not apply). "+
+			"Closed at: t_c, the deal's last close. Outcome: won or lost. Amount: the close event's amount, else the "+
+			"latest known at the close. Closer: C(d), the owner at the close (a won deal the manager closed counts "+
+			"in the manager-closed share). Rep of record: R(d), the last owner at or before the close who was a rep "+
+			"when they became owner; empty when the deal never had a rep owner. Taken over: yes when M(d) took the "+
+			"deal over from one of their reps before the close (these deals make the takeover rate); Taken over at: "+
+			"the first such takeover. Names are the latest the CRM sent.").
+		Datasource(clickhouseRef).
+		Span(24).
+		Height(10).
+		WithTarget(newClickhouseTable("A", closedDealsOfTheTeamSQL)).
+		Footer(noFooter()).
+		Filterable(true).
+		OverrideByName("Amount", []dashboard.DynamicConfigValue{{Id: "unit", Value: "none"}, {Id: "decimals", Value: 2}})
+}
+
+// indicatorHistorySQL reads takeover_rate and coaching_coverage of the selected managers from the snapshots serve
+// stores at each refresh (team_indicators), for serve's window length, so the trend outlives Prometheus' retention.
+// Snapshots are averaged per $__interval_s bucket; time comes first and ascends, as the plugin's time series need.
+const indicatorHistorySQL = `SELECT
+    toDateTime(intDiv(toUInt32(as_of), $__interval_s) * $__interval_s) AS time,
+    manager_name,
+    avg(takeover_rate) AS "Takeover rate",
+    avg(coaching_coverage) AS "Coaching coverage"
+FROM team_indicators FINAL
+WHERE window_seconds = ${window_seconds}
+  AND manager_id IN (${manager_id:singlequote})
+  AND $__timeFilter(as_of)
+GROUP BY time, manager_name
+ORDER BY time, manager_name`
+
+func indicatorHistory() *timeseries.PanelBuilder {
+	return managerPanel("Indicator history (ClickHouse)",
+		"Takeover rate and coaching coverage of each selected manager as stored by every indicator refresh (table "+
+			"team_indicators in ClickHouse), averaged over each point's interval: the same values as the panels above, "+
+			"kept for as long as ClickHouse keeps them rather than for Prometheus' retention. Gaps are refreshes with "+
+			"nothing to measure (no closed deals, an empty team).",
+		"percentunit").
+		Datasource(clickhouseRef).
+		Span(24).
+		Interval("1m"). // serve refreshes every minute by default: a shorter bucket holds no snapshot
+		Min(0).
+		Max(1).
+		DisplayName("${__field.labels.manager_name} — ${__field.name}").
+		WithTarget(newClickhouseTimeSeries("A", indicatorHistorySQL))
 }
 
 // dealsHandedToManagerSQL lists the deals whose owner was changed to one of the selected managers in the time
