@@ -145,6 +145,9 @@ type refCase struct {
 	want   []Row
 }
 
+// runCases checks each case against the reference model, as a subtest named after it, and records it: TestMain
+// (cases_test.go) keeps testdata/hand_cases.json equal to the recorded cases, and package store runs every one of
+// them against the SQL on each ClickHouse engine.
 func runCases(t *testing.T, cases []refCase) {
 	t.Helper()
 	for _, c := range cases {
@@ -153,6 +156,7 @@ func runCases(t *testing.T, cases []refCase) {
 			if p.AsOf.IsZero() {
 				p = defaultParams
 			}
+			recordCase(t.Name(), p, c.events, c.want) // for the SQL too: cases_test.go, store/handcases_test.go
 			if diff := diffRows(Reference(c.events, p), c.want); diff != "" {
 				t.Errorf("Reference differs from the hand-computed rows:\n%s", diff)
 			}
@@ -283,9 +287,7 @@ func TestWorkedExampleFromDocs(t *testing.T) {
 	want := []Row{{ManagerID: "U-1", ManagerName: "Maria", WonDeals: 2, ClosedDeals: 3,
 		ManagerClosedShare: f(0.5), ManagerClosedRevenueShare: f(22000.0 / 34000), TakeoverRate: f(1.0 / 3),
 		Takeovers: 2, CoachingCoverage: f(1.0 / 3), RepsCoached: 1, RepGrowth: f(-0.4), TeamReps: 3}}
-	if diff := diffRows(Reference(evs, p), want); diff != "" {
-		t.Errorf("worked example of docs/indicators.md:\n%s", diff)
-	}
+	runCases(t, []refCase{{name: "worked example of docs/indicators.md", params: p, events: evs, want: want}})
 }
 
 func TestRepClosedDealCountsForTheirManager(t *testing.T) {
@@ -690,14 +692,12 @@ func TestLateEventGivesSameResultAsInOrder(t *testing.T) {
 			ManagerClosedRevenueShare: nil, TakeoverRate: nil, Takeovers: 0, CoachingCoverage: f(0), RepsCoached: 0,
 			RepGrowth: nil, TeamReps: 1},
 	}
-	if diff := diffRows(Reference(inOrder, defaultParams), want); diff != "" {
-		t.Fatalf("in order:\n%s", diff)
-	}
 	reversed := slices.Clone(inOrder)
 	slices.Reverse(reversed)
-	if diff := diffRows(Reference(reversed, defaultParams), want); diff != "" {
-		t.Errorf("in reverse order:\n%s", diff)
-	}
+	runCases(t, []refCase{
+		{name: "in order", events: inOrder, want: want},
+		{name: "in reverse order", events: reversed, want: want},
+	})
 	for seed := range uint64(50) {
 		shuffled := slices.Clone(inOrder)
 		r := rand.New(rand.NewPCG(seed, 1))
