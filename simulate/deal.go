@@ -2,8 +2,10 @@ package simulate
 
 import (
 	"cmp"
+	"container/heap"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -13,45 +15,139 @@ import (
 // stageDays bounds how long a deal stays in stages[i-1] before moving to stages[i], in days.
 var stageDays = [4][2]float64{{}, {2, 7}, {3, 10}, {3, 10}}
 
-// simulateDeals opens deals, each rep's and each manager's own as a renewal process with Erlang-4 gaps (steadier
-// than Poisson, so a month's count stays near its mean), and plays them in the order they were opened, so deal ids
-// follow creation time.
-func (g *gen) simulateDeals() {
-	type opening struct {
-		t     time.Time
-		owner *user
+// Deals are opened by each rep and each manager (their own deals) as a renewal process with Erlang-4 gaps (steadier
+// than Poisson, so a month's count stays near its mean), and played in the order they were opened (ties: by the
+// owner's position in the org, then in the order drawn), so deal ids follow creation time. All processes are drawn,
+// user after user, from the set-up's random stream; planArrivals draws them once to note where each user's process
+// starts in the stream, so openings can replay them side by side and merge them lazily.
+
+// arrivalPlan is where a user's process starts.
+type arrivalPlan struct {
+	u      *user
+	perDay float64
+	state  rand.PCG // the random stream just before the process's first draw
+}
+
+// arrivals is a user's process being replayed.
+type arrivals struct {
+	o      *company
+	u      *user
+	rng    *rand.Rand
+	perDay float64
+	t      time.Time   // the process's latest point
+	done   bool        // the latest point is after End
+	drawn  []time.Time // openings drawn and not taken yet, in the order drawn
+	next   int         // index in drawn of the earliest one, once known
+}
+
+// step draws the process's next point and returns it as an opening, in working hours, if the user may open a deal
+// then.
+func (a *arrivals) step() (time.Time, bool) {
+	gap := (a.rng.ExpFloat64() + a.rng.ExpFloat64() + a.rng.ExpFloat64() + a.rng.ExpFloat64()) / 4
+	a.t = a.t.Add(time.Duration(gap / a.perDay * float64(day)))
+	if a.t.After(a.o.end) {
+		a.done = true
+		return time.Time{}, false
 	}
-	var openings []opening
-	arrivals := func(u *user, perMonth float64) {
+	at := work(a.rng, a.t)
+	// Nobody opens a deal on their last day.
+	return at, a.o.inPeriod(at) && a.u.activeAt(at) && (a.u.gone.IsZero() || at.Before(a.u.gone.Add(-day)))
+}
+
+// settle draws until the earliest opening not taken yet is known, and reports whether there is one. An opening is
+// never before its point truncated to the second and points never decrease, so once the earliest drawn opening is
+// no later than that, no opening drawn afterwards can come before it.
+func (a *arrivals) settle() bool {
+	for {
+		a.next = -1
+		for i, t := range a.drawn {
+			if a.next < 0 || t.Before(a.drawn[a.next]) {
+				a.next = i
+			}
+		}
+		if a.done || (a.next >= 0 && !a.drawn[a.next].After(a.t.Truncate(time.Second))) {
+			return a.next >= 0
+		}
+		if at, ok := a.step(); ok {
+			a.drawn = append(a.drawn, at)
+		}
+	}
+}
+
+// planArrivals draws every user's process from g's stream, reps first, then managers, as the set-up always did,
+// and notes where each starts.
+func (g *gen) planArrivals(src *rand.PCG) []arrivalPlan {
+	var plans []arrivalPlan
+	plan := func(u *user, perMonth float64) {
 		if perMonth <= 0 {
 			return
 		}
-		perDay := perMonth / 30
-		for t := g.synced; ; {
-			gap := (g.rng.ExpFloat64() + g.rng.ExpFloat64() + g.rng.ExpFloat64() + g.rng.ExpFloat64()) / 4
-			t = t.Add(time.Duration(gap / perDay * float64(day)))
-			if t.After(g.end) {
-				return
-			}
-			at := g.work(t)
-			// Nobody opens a deal on their last day.
-			if g.inPeriod(at) && u.activeAt(at) && (u.gone.IsZero() || at.Before(u.gone.Add(-day))) {
-				openings = append(openings, opening{at, u})
-			}
+		p := arrivalPlan{u: u, perDay: perMonth / 30, state: *src}
+		plans = append(plans, p)
+		a := &arrivals{o: g.company, u: u, rng: g.rng, perDay: p.perDay, t: g.synced}
+		for !a.done {
+			a.step()
 		}
 	}
 	for _, r := range g.reps {
-		arrivals(r, g.cfg.DealsPerRepPerMonth)
+		plan(r, g.cfg.DealsPerRepPerMonth)
 	}
 	for _, m := range g.managers {
-		arrivals(m, styles[m.style].ownPerMonth)
+		plan(m, styles[m.style].ownPerMonth)
 	}
-	slices.SortStableFunc(openings, func(a, b opening) int {
-		return cmp.Or(a.t.Compare(b.t), cmp.Compare(a.owner.idx, b.owner.idx))
-	})
-	for _, o := range openings {
-		g.playDeal(o.owner, o.t)
+	return plans
+}
+
+// openings replays the planned processes and yields their openings in the order deals are played.
+type openings []*arrivals // a min-heap by (earliest opening, owner's position)
+
+func newOpenings(o *company, plans []arrivalPlan) *openings {
+	h := make(openings, 0, len(plans))
+	for _, p := range plans {
+		src := p.state
+		a := &arrivals{o: o, u: p.u, rng: rand.New(&src), perDay: p.perDay, t: o.synced}
+		if a.settle() {
+			h = append(h, a)
+		}
 	}
+	heap.Init(&h)
+	return &h
+}
+
+// peek returns the time of the next deal to play, if any.
+func (h *openings) peek() (time.Time, bool) {
+	if len(*h) == 0 {
+		return time.Time{}, false
+	}
+	a := (*h)[0]
+	return a.drawn[a.next], true
+}
+
+// pop takes the next deal to play: its owner and opening time.
+func (h *openings) pop() (*user, time.Time) {
+	a := (*h)[0]
+	t := a.drawn[a.next]
+	a.drawn = slices.Delete(a.drawn, a.next, a.next+1)
+	if a.settle() {
+		heap.Fix(h, 0)
+	} else {
+		heap.Pop(h)
+	}
+	return a.u, t
+}
+
+func (h openings) Len() int { return len(h) }
+func (h openings) Less(i, j int) bool {
+	a, b := h[i], h[j]
+	return cmp.Or(a.drawn[a.next].Compare(b.drawn[b.next]), cmp.Compare(a.u.idx, b.u.idx)) < 0
+}
+func (h openings) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *openings) Push(x any)   { *h = append(*h, x.(*arrivals)) }
+func (h *openings) Pop() any {
+	old := *h
+	a := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return a
 }
 
 // deal is a deal being played; its events are strictly increasing in time and stop at End.
@@ -294,7 +390,9 @@ func (d *deal) endTenure(t time.Time) {
 		tn.rep = d.takenFrom
 	}
 	d.tenures = append(d.tenures, tn)
-	d.owner.spans = append(d.owner.spans, span{d.id, d.from, t})
+	if d.g.spans {
+		d.owner.spans = append(d.owner.spans, span{d.id, d.from, t})
+	}
 }
 
 // finish hands a still-open deal of a departed owner to a teammate and logs the owners' work on the deal: the rep's
@@ -320,7 +418,7 @@ func (d *deal) finish() {
 		for range n {
 			t := g.work(tn.from.Add(time.Duration(g.rng.Float64() * float64(to.Sub(tn.from)))))
 			if t.After(tn.from) && t.Before(to) {
-				g.activity(t, kinds[g.rng.IntN(len(kinds))], tn.owner, []*user{subject}, d.id)
+				g.activity(t, kinds[g.rng.IntN(len(kinds))], tn.owner, []*user{subject}, dealRef{id: d.id})
 			}
 		}
 	}

@@ -96,32 +96,44 @@ func (u *user) openDealAt(t time.Time) string {
 	return ""
 }
 
-type gen struct {
+// company is the organisation shared by the generators of a run: its users and their reporting lines are settled by
+// buildOrg before any deal is played; deals then record their owners' spans, which the manager routines read.
+type company struct {
 	cfg        Config
-	rng        *rand.Rand
 	start, end time.Time
 	synced     time.Time // the initial sync's last event
-	items      []item
 	users      []*user
 	head       *user
 	managers   []*user
 	reps       []*user
-	acc        map[string]float64 // error-diffusion accumulators, by series
-	deals      int
 }
 
-func newGen(cfg Config) *gen {
-	return &gen{
-		cfg:   cfg,
-		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x1ead_7404)),
-		start: cfg.End.Add(-time.Duration(cfg.Days) * day),
-		end:   cfg.End,
-		acc:   map[string]float64{},
+// gen is one generator of events: the organisation's set-up, its deals or its manager routines. Each has its own
+// random stream and diffusion accumulators, so the three can be interleaved in time while drawing exactly what
+// one stream drew when they ran one after the other (see run).
+type gen struct {
+	*company
+	rng   *rand.Rand
+	acc   map[string]float64 // error-diffusion accumulators, by series
+	deals int
+	phase int        // orders events of equal time: set-up, then deals, then routines
+	added int        // events added so far; an event's seq
+	push  func(item) // receives each event; nil counts them only
+	spans bool       // record the spans of deal owners, for deal reviews
+}
+
+func newGen(o *company, src *rand.PCG, phase int, push func(item)) *gen {
+	return &gen{company: o, rng: rand.New(src), acc: map[string]float64{}, phase: phase, push: push}
+}
+
+func (g *gen) add(t time.Time, typ string, d event.Data) { g.addAsking(t, typ, d, dealRef{}) }
+
+// addAsking adds an event whose deal_id is to be looked up, by ref, when the event is released.
+func (g *gen) addAsking(t time.Time, typ string, d event.Data, ref dealRef) {
+	if g.push != nil {
+		g.push(item{phase: g.phase, seq: g.added, ev: event.Event{Source: g.cfg.Source, Type: typ, Time: t, Data: d}, ref: ref})
 	}
-}
-
-func (g *gen) add(t time.Time, typ string, d event.Data) {
-	g.items = append(g.items, item{seq: len(g.items), ev: event.Event{Source: g.cfg.Source, Type: typ, Time: t, Data: d}})
+	g.added++
 }
 
 // uniform returns a duration of lo to hi days.
@@ -131,7 +143,10 @@ func (g *gen) uniform(lo, hi float64) time.Duration {
 
 // work moves t forward into working hours (08:00–18:00 UTC, Monday to Friday), at whole seconds. A time moved to
 // a morning gets a random start within the first two hours, so mornings do not all begin at 08:00:00.
-func (g *gen) work(t time.Time) time.Time {
+func (g *gen) work(t time.Time) time.Time { return work(g.rng, t) }
+
+// work is gen.work drawing from rng. The result is never before t truncated to the second.
+func work(rng *rand.Rand, t time.Time) time.Time {
 	t = t.UTC().Truncate(time.Second)
 	for {
 		midnight := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
@@ -140,15 +155,22 @@ func (g *gen) work(t time.Time) time.Time {
 		case weekend || t.Hour() >= 18:
 			t = midnight.Add(day)
 		case t.Hour() < 8:
-			return midnight.Add(8*time.Hour + time.Duration(g.rng.IntN(2*3600))*time.Second)
+			return midnight.Add(8*time.Hour + time.Duration(rng.IntN(2*3600))*time.Second)
 		default:
 			return t
 		}
 	}
 }
 
+// dropSpans forgets the deal spans that ended at or before t: no routine asks about them any more.
+func (o *company) dropSpans(t time.Time) {
+	for _, u := range o.users {
+		u.spans = slices.DeleteFunc(u.spans, func(s span) bool { return !s.to.After(t) })
+	}
+}
+
 // inPeriod tells whether t may carry an event: after the initial sync and no later than End.
-func (g *gen) inPeriod(t time.Time) bool { return t.After(g.synced) && !t.After(g.end) }
+func (o *company) inPeriod(t time.Time) bool { return t.After(o.synced) && !t.After(o.end) }
 
 func (g *gen) newUser(title string, n int, name [2]string) *user {
 	local := strings.ToLower(name[0] + "." + name[1])
@@ -305,8 +327,28 @@ func (g *gen) teammate(of, mgr *user, t time.Time) *user {
 	return mates[g.rng.IntN(len(mates))]
 }
 
+// dealRef is the deal an activity is about: by id, or, for a manager's routine, the deal the rep owns and has open
+// at a time (none if the rep has none open then). That one is looked up when the activity is released in time
+// order, once every deal opened before it has been played, so a week's routines can be played before its deals.
+type dealRef struct {
+	id  string
+	rep *user
+	at  time.Time
+}
+
+// resolve sets the activity's deal_id from ref; a deal review finding no open deal becomes a one-on-one.
+func (ref dealRef) resolve(d *event.Data) {
+	if ref.rep == nil {
+		return
+	}
+	d.DealID = ref.rep.openDealAt(ref.at)
+	if d.Kind == "deal_review" && d.DealID == "" {
+		d.Kind = "one_on_one"
+	}
+}
+
 // activity records an activity.logged; its activity_id is assigned once all events are in time order.
-func (g *gen) activity(t time.Time, kind string, actor *user, subjects []*user, deal string) {
+func (g *gen) activity(t time.Time, kind string, actor *user, subjects []*user, deal dealRef) {
 	if !g.inPeriod(t) {
 		return
 	}
@@ -314,67 +356,83 @@ func (g *gen) activity(t time.Time, kind string, actor *user, subjects []*user, 
 	for i, s := range subjects {
 		ids[i] = s.id
 	}
-	d := event.Data{Kind: kind, ActorID: actor.id, SubjectUserIDs: ids, DealID: deal}
+	d := event.Data{Kind: kind, ActorID: actor.id, SubjectUserIDs: ids, DealID: deal.id}
 	switch kind {
 	case "email":
 		// emails carry no duration
 	case "call":
 		d.DurationMinutes = event.Ptr(float64(5 + 5*g.rng.IntN(6)))
 	default:
+		// a deal review without an open deal is a one-on-one: the same draw
 		d.DurationMinutes = event.Ptr(float64(30 + 15*g.rng.IntN(4)))
 	}
-	g.add(t, event.ActivityLogged, d)
+	g.addAsking(t, event.ActivityLogged, d, deal)
 }
 
-// managerRoutines emits the weekly rhythm of each manager: a team meeting, then per rep a coaching activity when
-// the style calls for one and sometimes a call, email or joint call. The head of sales meets the managers weekly.
-func (g *gen) managerRoutines() {
+// routines emits the weekly rhythm of each manager, one week at a time: a team meeting, then per rep a coaching
+// activity when the style calls for one and sometimes a call, email or joint call. The head of sales meets the
+// managers weekly.
+type routines struct {
+	g      *gen
+	week   int
+	monday time.Time // of the next week to play
+}
+
+func newRoutines(g *gen) *routines {
 	monday := time.Date(g.start.Year(), g.start.Month(), g.start.Day(), 0, 0, 0, 0, time.UTC)
 	for monday.Weekday() != time.Monday {
 		monday = monday.Add(-day)
 	}
-	for week := 0; !monday.After(g.end); week, monday = week+1, monday.Add(7*day) {
-		t := monday.Add(8*time.Hour + time.Duration(g.rng.IntN(1800))*time.Second)
-		g.activity(t, "meeting", g.head, g.managers, "")
-		for _, m := range g.managers {
-			p := styles[m.style]
-			var team []*user
-			tm := monday.Add(9*time.Hour + time.Duration(g.rng.IntN(3600))*time.Second)
-			for _, r := range g.reps {
-				if r.managerAt(tm) == m {
-					team = append(team, r)
-				}
+	return &routines{g: g, monday: monday}
+}
+
+func (rt *routines) done() bool { return rt.monday.After(rt.g.end) }
+
+// from is the earliest time an event of the next week can have.
+func (rt *routines) from() time.Time { return rt.monday.Add(8 * time.Hour) }
+
+// playWeek emits the next week's routines.
+func (rt *routines) playWeek() {
+	g, week, monday := rt.g, rt.week, rt.monday
+	rt.week, rt.monday = week+1, monday.Add(7*day)
+	t := monday.Add(8*time.Hour + time.Duration(g.rng.IntN(1800))*time.Second)
+	g.activity(t, "meeting", g.head, g.managers, dealRef{})
+	for _, m := range g.managers {
+		p := styles[m.style]
+		var team []*user
+		tm := monday.Add(9*time.Hour + time.Duration(g.rng.IntN(3600))*time.Second)
+		for _, r := range g.reps {
+			if r.managerAt(tm) == m {
+				team = append(team, r)
 			}
-			if len(team) > 0 {
-				g.activity(tm, "meeting", m, team, "")
+		}
+		if len(team) > 0 {
+			g.activity(tm, "meeting", m, team, dealRef{})
+		}
+		for _, r := range g.reps {
+			// Tuesday to Friday, rep by rep, during the day.
+			t := monday.Add(time.Duration(1+r.idx%4)*day + 10*time.Hour + time.Duration(g.rng.IntN(6*3600))*time.Second)
+			if r.managerAt(t) != m {
+				continue
 			}
-			for _, r := range g.reps {
-				// Tuesday to Friday, rep by rep, during the day.
-				t := monday.Add(time.Duration(1+r.idx%4)*day + 10*time.Hour + time.Duration(g.rng.IntN(6*3600))*time.Second)
-				if r.managerAt(t) != m {
-					continue
+			due := m.style != Balanced || (week+r.idx)%2 == 0
+			// Diffused, so a coach or balanced manager never skips a rep twice in a row.
+			if due && g.diffuse("coaching/"+m.id+"/"+r.id, p.coachingWeek) {
+				kind := coachingKinds[g.rng.IntN(len(coachingKinds))]
+				var deal dealRef
+				if kind == "deal_review" {
+					deal = dealRef{rep: r, at: t}
 				}
-				due := m.style != Balanced || (week+r.idx)%2 == 0
-				// Diffused, so a coach or balanced manager never skips a rep twice in a row.
-				if due && g.diffuse("coaching/"+m.id+"/"+r.id, p.coachingWeek) {
-					kind := coachingKinds[g.rng.IntN(len(coachingKinds))]
-					deal := ""
-					if kind == "deal_review" {
-						if deal = r.openDealAt(t); deal == "" {
-							kind = "one_on_one"
-						}
-					}
-					g.activity(t, kind, m, []*user{r}, deal)
+				g.activity(t, kind, m, []*user{r}, deal)
+			}
+			if g.rng.Float64() < p.otherWeek {
+				kinds := []string{"call", "email", "joint_call"}
+				kind := kinds[g.rng.IntN(len(kinds))]
+				var deal dealRef
+				if kind == "joint_call" {
+					deal = dealRef{rep: r, at: t}
 				}
-				if g.rng.Float64() < p.otherWeek {
-					kinds := []string{"call", "email", "joint_call"}
-					kind := kinds[g.rng.IntN(len(kinds))]
-					deal := ""
-					if kind == "joint_call" {
-						deal = r.openDealAt(t)
-					}
-					g.activity(t.Add(90*time.Minute), kind, m, []*user{r}, deal)
-				}
+				g.activity(t.Add(90*time.Minute), kind, m, []*user{r}, deal)
 			}
 		}
 	}

@@ -3,17 +3,16 @@
 // simulate` and `leadthrough demo` send its output to Kafka, and tests use it as a realistic scenario whose
 // indicators are known to differ by style.
 //
-// Output depends only on the Config: the same Config always yields the same events, byte for byte. The package
-// must never know about Kafka, ClickHouse or Prometheus; it only produces []event.Event.
+// Output depends only on the Config: the same Config always yields the same events, byte for byte, in the same
+// order. Generate returns them all at once; Stream hands them to a function one by one as they are generated, with
+// memory bounded by the events in flight rather than by the size of the run. The package must never know about
+// Kafka, ClickHouse or Prometheus; it only produces events.
 package simulate
 
 import (
-	"cmp"
+	"context"
 	"errors"
 	"fmt"
-	"math"
-	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/leadthrough/leadthrough/event"
@@ -79,6 +78,10 @@ type Config struct {
 	ShuffleRatio float64
 }
 
+// ErrInvalidConfig is wrapped by the error Generate and Stream return for a Config that cannot describe an
+// organisation.
+var ErrInvalidConfig = errors.New("simulate: invalid config")
+
 // withDefaults fills zero fields and rejects values that cannot describe an organisation.
 func (c Config) withDefaults() (Config, error) {
 	if c.Seed == 0 {
@@ -125,7 +128,7 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return c, fmt.Errorf("simulate: invalid config: %w", err)
+		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return c, nil
 }
@@ -153,128 +156,20 @@ func eventID(n int) string    { return fmt.Sprintf("evt-%06d", n) }
 
 // Generate simulates the organisation described by cfg and returns its events sorted by time (ties in a fixed
 // order), each with a unique id within cfg.Source and each passing event.Validate. DuplicateRatio and ShuffleRatio,
-// when set, then add redelivered copies and late arrivals, so the output is no longer sorted.
+// when set, then add redelivered copies and late arrivals, so the output is no longer sorted. It collects what
+// Stream emits, so it holds every event in memory: large runs should use Stream.
 //
 // The period (End − Days, End] begins with the organisation's initial sync (user.upserted and user.manager_changed
 // for everyone); when the organisation is large enough, one rep moves from the second team to the first at 45% of
 // the period and one rep of the third team (or the last team) leaves at 60%, their open deals handed to a teammate
 // just before. Deals still open at End simply have no close event.
 func Generate(cfg Config) ([]event.Event, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	var evs []event.Event
+	if _, err := Stream(context.Background(), cfg, func(ev event.Event) error {
+		evs = append(evs, ev)
+		return nil
+	}); err != nil {
 		return nil, err
 	}
-	g := newGen(cfg)
-	g.buildOrg()
-	g.simulateDeals()
-	g.managerRoutines()
-	events, err := g.finish()
-	if err != nil {
-		return nil, err
-	}
-	// A second stream keeps the delivery extras from changing the scenario itself.
-	extras := rand.New(rand.NewPCG(cfg.Seed, 0xde11_7e47))
-	events = shuffleLate(events, cfg.ShuffleRatio, extras)
-	events = duplicate(events, cfg.DuplicateRatio, extras)
-	return events, nil
-}
-
-// item is an event being built; seq breaks ties between equal times so the order never depends on sorting details.
-type item struct {
-	seq int
-	ev  event.Event
-}
-
-func (g *gen) finish() ([]event.Event, error) {
-	slices.SortFunc(g.items, func(a, b item) int {
-		return cmp.Or(a.ev.Time.Compare(b.ev.Time), cmp.Compare(a.seq, b.seq))
-	})
-	out := make([]event.Event, len(g.items))
-	activities := 0
-	for i, it := range g.items {
-		ev := it.ev
-		ev.ID = eventID(i + 1)
-		if ev.Type == event.ActivityLogged {
-			activities++
-			ev.Data.ActivityID = activityID(activities)
-		}
-		if err := event.Validate(ev); err != nil {
-			return nil, fmt.Errorf("simulate: generated an invalid %s event %s: %w", ev.Type, ev.ID, err)
-		}
-		out[i] = ev
-	}
-	return out, nil
-}
-
-// shuffleLate moves round(ratio·n) events, never the last, to a later position: each lands after at least one of
-// the events that stayed in place and originally followed it, at most max(10, n/20) of them later. Events that stay
-// keep their relative order.
-func shuffleLate(events []event.Event, ratio float64, rng *rand.Rand) []event.Event {
-	n := len(events)
-	k := min(int(math.Round(ratio*float64(n))), n-1)
-	if k <= 0 {
-		return events
-	}
-	moved := make([]bool, n)
-	for _, i := range rng.Perm(n - 1)[:k] {
-		moved[i] = true
-	}
-	maxShift := max(10, n/20)
-	kept := make([]event.Event, 0, n-k)
-	after := make(map[int][]event.Event) // position in kept → moved events inserted right after it
-	for i, ev := range events {
-		if !moved[i] {
-			kept = append(kept, ev)
-			continue
-		}
-		// kept[len(kept)] will be the first kept event that originally followed ev; land after it or a later one.
-		first := len(kept)
-		remaining := n - k - first // kept events still to come; ≥ 1 because the last event is kept
-		pos := first + rng.IntN(min(maxShift, remaining))
-		after[pos] = append(after[pos], ev)
-	}
-	out := make([]event.Event, 0, n)
-	for j, ev := range kept {
-		out = append(out, ev)
-		out = append(out, after[j]...)
-	}
-	return out
-}
-
-// duplicate re-emits round(ratio·n) distinct events verbatim, each copy somewhere after its original (at most
-// max(10, n/20) events later).
-func duplicate(events []event.Event, ratio float64, rng *rand.Rand) []event.Event {
-	n := len(events)
-	k := int(math.Round(ratio * float64(n)))
-	if k <= 0 {
-		return events
-	}
-	maxShift := max(10, n/20)
-	copies := make(map[int][]event.Event) // index in events → copies emitted right after it
-	for _, i := range rng.Perm(n)[:k] {
-		at := min(n-1, i+rng.IntN(maxShift))
-		copies[at] = append(copies[at], clone(events[i]))
-	}
-	out := make([]event.Event, 0, n+k)
-	for i, ev := range events {
-		out = append(out, ev)
-		out = append(out, copies[i]...)
-	}
-	return out
-}
-
-// clone copies ev deeply, so a duplicate shares no memory with its original.
-func clone(ev event.Event) event.Event {
-	d := &ev.Data
-	if d.ManagerID != nil {
-		d.ManagerID = event.Ptr(*d.ManagerID)
-	}
-	if d.Amount != nil {
-		d.Amount = event.Ptr(*d.Amount)
-	}
-	if d.DurationMinutes != nil {
-		d.DurationMinutes = event.Ptr(*d.DurationMinutes)
-	}
-	d.SubjectUserIDs = slices.Clone(d.SubjectUserIDs)
-	return ev
+	return evs, nil
 }
