@@ -26,26 +26,33 @@ type Config struct {
 
 // Events encodes and publishes evs in order. It fails before sending anything if an event breaks the contract.
 func Events(ctx context.Context, cfg Config, evs []event.Event) error {
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 1000
-	}
-	msgs := make([]kafka.Message, len(evs))
-	for i, e := range evs {
-		value, err := event.Encode(e)
-		if err != nil {
-			return fmt.Errorf("event %s/%s: %w", e.Source, e.ID, err)
-		}
-		msgs[i] = kafka.Message{Key: []byte(e.Key()), Value: value}
+	msgs, err := encode(evs)
+	if err != nil {
+		return err
 	}
 	return Raw(ctx, cfg, msgs)
 }
 
 // Raw publishes prepared messages (tests use it for malformed input).
 func Raw(ctx context.Context, cfg Config, msgs []kafka.Message) error {
+	w := NewWriter(cfg)
+	defer w.Close()
+	return w.write(ctx, msgs, cfg.Progress)
+}
+
+// Writer publishes events to one topic batch after batch, over the same connections, for a producer that has more
+// events than it should hold at once. Config.Progress is not called.
+type Writer struct {
+	cfg Config
+	w   *kafka.Writer
+}
+
+// NewWriter returns a Writer for cfg's topic; Close it when done.
+func NewWriter(cfg Config) *Writer {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 1000
 	}
-	w := &kafka.Writer{
+	return &Writer{cfg: cfg, w: &kafka.Writer{
 		Addr:                   kafka.TCP(cfg.Brokers...),
 		Topic:                  cfg.Topic,
 		Balancer:               &kafka.Hash{},
@@ -53,18 +60,45 @@ func Raw(ctx context.Context, cfg Config, msgs []kafka.Message) error {
 		AllowAutoTopicCreation: true,
 		BatchSize:              cfg.BatchSize,
 		BatchTimeout:           10 * time.Millisecond,
+	}}
+}
+
+// Write encodes and publishes evs in order, after the events of earlier calls, and returns once all are
+// acknowledged. It fails before sending any of evs if one of them breaks the contract.
+func (w *Writer) Write(ctx context.Context, evs []event.Event) error {
+	msgs, err := encode(evs)
+	if err != nil {
+		return err
 	}
-	defer w.Close()
-	for start := 0; start < len(msgs); start += cfg.BatchSize {
-		batch := msgs[start:min(start+cfg.BatchSize, len(msgs))]
-		if err := writeRetrying(ctx, w, batch); err != nil {
-			return fmt.Errorf("publish %d messages to %s at %v: %w", len(batch), cfg.Topic, cfg.Brokers, err)
+	return w.write(ctx, msgs, nil)
+}
+
+// Close flushes and closes the Writer's connections.
+func (w *Writer) Close() error { return w.w.Close() }
+
+func (w *Writer) write(ctx context.Context, msgs []kafka.Message, progress func(done, total int)) error {
+	for start := 0; start < len(msgs); start += w.cfg.BatchSize {
+		batch := msgs[start:min(start+w.cfg.BatchSize, len(msgs))]
+		if err := writeRetrying(ctx, w.w, batch); err != nil {
+			return fmt.Errorf("publish %d messages to %s at %v: %w", len(batch), w.cfg.Topic, w.cfg.Brokers, err)
 		}
-		if cfg.Progress != nil {
-			cfg.Progress(start+len(batch), len(msgs))
+		if progress != nil {
+			progress(start+len(batch), len(msgs))
 		}
 	}
 	return nil
+}
+
+func encode(evs []event.Event) ([]kafka.Message, error) {
+	msgs := make([]kafka.Message, len(evs))
+	for i, e := range evs {
+		value, err := event.Encode(e)
+		if err != nil {
+			return nil, fmt.Errorf("event %s/%s: %w", e.Source, e.ID, err)
+		}
+		msgs[i] = kafka.Message{Key: []byte(e.Key()), Value: value}
+	}
+	return msgs, nil
 }
 
 // writeRetrying retries the errors a new topic produces while it is being created.
