@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leadthrough/leadthrough/broker"
-	"github.com/leadthrough/leadthrough/event"
 	"github.com/leadthrough/leadthrough/ingest"
 	"github.com/leadthrough/leadthrough/ingest/chsink"
 	"github.com/leadthrough/leadthrough/metrics"
@@ -49,11 +48,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "1/4 embedded broker on %s, ClickHouse database %s at %s\n", b.Addr(), chCfg.Database, chCfg.Addr)
 
 	started := time.Now()
-	evs, err := simulateAndPublish(ctx, simCfg, []string{b.Addr()}, topic, log)
+	stats, err := simulateAndPublish(ctx, simCfg, []string{b.Addr()}, topic, log)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "2/4 simulated %d events (%d managers, %d days to %s) and published them to %s\n", len(evs),
+	fmt.Fprintf(stdout, "2/4 simulated %d events (%d managers, %d days to %s) and published them to %s\n", stats.Events,
 		len(simCfg.Styles()), simCfg.Days, simCfg.End.Format(time.RFC3339), topic)
 
 	reg := prometheus.NewRegistry()
@@ -64,7 +63,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		ingestDone <- ingest.Run(ingestCtx, ingest.Config{Brokers: []string{b.Addr()}, Topics: []ingest.Topic{{Name: topic}},
 			Logger: log, Metrics: ingest.NewMetrics(reg)}, chsink.New(s))
 	}()
-	if err := waitIngested(ctx, s, started, distinct(evs), ingestDone, stdout); err != nil {
+	if err := waitIngested(ctx, s, started, stats.Distinct(), ingestDone, stdout); err != nil {
 		return err
 	}
 
@@ -106,14 +105,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintln(stdout, "stopping")
 	return nil
-}
-
-func distinct(evs []event.Event) int {
-	seen := make(map[[2]string]struct{}, len(evs))
-	for _, e := range evs {
-		seen[[2]string{e.Source, e.ID}] = struct{}{}
-	}
-	return len(seen)
 }
 
 // waitIngested polls ClickHouse until every published event is stored, reporting progress.
