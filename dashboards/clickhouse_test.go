@@ -103,8 +103,8 @@ func TestDealsHandedToManagerRunsOnClickHouse(t *testing.T) {
 }
 
 // TestClosedDealsOfTheTeamRunsOnClickHouse runs the drill-down's SQL on every engine against deal_attribution as
-// the store writes it (several runs: older ones and one of another window length, which the panel must skip): the
-// deals closed in the window of the latest run of serve's window length whose team manager is selected, newest
+// the store writes it (several runs: older ones, one of another window length, and a later one for a past as-of, which the panel must skip): the
+// deals closed in the window ending last among the runs of serve's window length whose team manager is selected, newest
 // first, with closer and rep of record and their latest names, and whether and when the manager took them over.
 func TestClosedDealsOfTheTeamRunsOnClickHouse(t *testing.T) {
 	sql := clickhouseSQL(t)[closedDealsPanel]
@@ -284,6 +284,8 @@ func newTeamFixture(t *testing.T, s *store.Store) teamFixture {
 	refresh(f.asOf1, window, 1)
 	refresh(f.asOf2, window, 2)
 	refresh(f.asOf2, 7*24*time.Hour, 1)
+	// A later `leadthrough indicators --as-of <past>`: the newest run, but not the window serve shows.
+	refresh(at("2026-03-15 00:00"), window, 0)
 	return f
 }
 

@@ -327,7 +327,8 @@ FROM
     (
         SELECT deal_id, close_time, won, amount, closer_id, rep_id, taken_over, taken_over_ms
         FROM deal_attribution
-        WHERE run_id = (SELECT max(run_id) FROM deal_attribution WHERE window_seconds = ${window_seconds})
+        WHERE run_id = (SELECT run_id FROM deal_attribution WHERE window_seconds = ${window_seconds}
+                        ORDER BY as_of DESC, run_id DESC LIMIT 1)
           AND in_window = 1
           AND manager_id IN (${manager_id:singlequote})
     ) AS deals
