@@ -40,8 +40,10 @@ build:
 	$(GO) build -o bin/leadthrough ./cmd/leadthrough
 
 ## bench: benchmarks (results are recorded in docs/benchmarks.md)
+## (the first run loads the scale benchmark's simulated orgs, ~23M events, into ClickHouse: about 10 minutes; later
+## runs reuse them). -p 1: benchmarks never share the machine's two cores with each other.
 bench: services-up
-	$(TEST_ENV) $(GO) test -run '^$$' -bench . -benchmem ./...
+	$(TEST_ENV) $(GO) test -p 1 -timeout 90m -run '^$$' -bench . -benchmem ./...
 
 ## fuzz: run every fuzz target (the event contract and each CRM decoder) for FUZZTIME (default 30s) each
 FUZZTIME ?= 30s

@@ -33,8 +33,21 @@ type Run struct {
 	// Deals is the number of deals whose history was read: those with a close or reopen in the window or the
 	// previous one, or an owner change in the window.
 	Deals uint64
-	// From is the earliest event time those deals have: how far back the run had to read.
-	From time.Time
+	// From and To span the events of those deals (every copy): what the run read of deal_events.
+	From, To time.Time
+	// Activities is the number of activities with a copy in the window; ActivitiesFrom and ActivitiesTo span their
+	// copies.
+	Activities                   uint64
+	ActivitiesFrom, ActivitiesTo time.Time
+}
+
+// args binds the run's parameters for the queries that read it.
+func (r Run) args() []any {
+	return append(params(r.Params),
+		clickhouse.Named("run", r.ID),
+		clickhouse.Named("from", r.From.UnixMilli()), clickhouse.Named("to", r.To.UnixMilli()),
+		clickhouse.Named("act_from", r.ActivitiesFrom.UnixMilli()),
+		clickhouse.Named("act_to", r.ActivitiesTo.UnixMilli()))
 }
 
 // RunRetention is how long a run's rows stay in deal_attribution after it was computed. The latest run of each
@@ -42,9 +55,9 @@ type Run struct {
 const RunRetention = 15 * time.Minute
 
 // attributionFragments attribute deals. They read deal_events (ordered by event time) for the candidate deals only:
-// those with a close or reopen in (@prev_start, @as_of] or an owner change in (@start, @as_of], whose whole history
-// lies at or after @from (the earliest time deal_first_seen has for them). So the work of one window follows the
-// deals closed and handed over in and around it, not the length of the history.
+// those with a close or reopen in (@prev_start, @as_of] or an owner change in (@start, @as_of], whose every event
+// copy lies in [@from, @to] (their spans, from deal_spans). So the work of one window follows the deals closed and
+// handed over in and around it, not the length of the history.
 var attributionFragments = map[string]string{
 	// The deals a window needs: closed or reopened in the window or the previous one (closed deals and rep_growth),
 	// or changing owner in the window (takeovers). No FINAL: a duplicate cannot change a set.
@@ -53,6 +66,17 @@ SELECT DISTINCT deal_id
 FROM deal_events
 WHERE time_ms > @prev_start AND time_ms <= @as_of
   AND (type IN ('deal.closed', 'deal.reopened') OR (type = 'deal.owner_changed' AND time_ms > @start))`,
+
+	// The current copy of each event of the candidate deals: all copies lie within the deals' spans
+	// [@from, @to], and of two copies of an event (same source and id) the one with the higher ingest_seq wins.
+	"deal_events_current": `
+SELECT argMax(deal_id, ingest_seq) AS e_deal, argMax(time_ms, ingest_seq) AS e_ms, source AS e_source, id AS e_id,
+       argMax(type, ingest_seq) AS e_type, argMax(owner_id, ingest_seq) AS e_owner,
+       argMax(outcome, ingest_seq) AS e_outcome, argMax(amount, ingest_seq) AS e_amount,
+       argMax(has_amount, ingest_seq) AS e_has_amount
+FROM deal_events
+WHERE time_ms >= @from AND time_ms <= @to AND deal_id IN {{candidates}}
+GROUP BY source, id`,
 
 	// One row per candidate deal that is not deleted: its owner assignments, close/reopen events and known amounts,
 	// each in event order, and whether it is closed as of @as_of (its latest close/reopen event is a close) with that
@@ -67,17 +91,17 @@ SELECT deal_id, owners, closes,
           arrayElement(arrayMap(a -> a.4, arrayFilter(a -> a.1 <= tc, amounts)), -1)) AS amount
 FROM
 (
-    SELECT deal_id,
-           arraySort(o -> (o.1, o.2, o.3), groupArrayIf((time_ms, source, id, type = 'deal.owner_changed', owner_id),
-                     type IN ('deal.created', 'deal.owner_changed'))) AS owners,
-           arraySort(c -> (c.1, c.2, c.3), groupArrayIf((time_ms, source, id, type = 'deal.closed', outcome = 'won',
-                     amount, has_amount), type IN ('deal.closed', 'deal.reopened'))) AS closes,
-           arraySort(a -> (a.1, a.2, a.3), groupArrayIf((time_ms, source, id, amount),
-                     has_amount = 1 AND type IN ('deal.created', 'deal.amount_changed', 'deal.closed'))) AS amounts
-    FROM deal_events FINAL
-    WHERE time_ms >= @from AND time_ms <= @as_of AND deal_id IN {{candidates}}
-    GROUP BY deal_id
-    HAVING countIf(type = 'deal.deleted') = 0
+    SELECT e_deal AS deal_id,
+           arraySort(o -> (o.1, o.2, o.3), groupArrayIf((e_ms, e_source, e_id, e_type = 'deal.owner_changed', e_owner),
+                     e_type IN ('deal.created', 'deal.owner_changed'))) AS owners,
+           arraySort(c -> (c.1, c.2, c.3), groupArrayIf((e_ms, e_source, e_id, e_type = 'deal.closed',
+                     e_outcome = 'won', e_amount, e_has_amount), e_type IN ('deal.closed', 'deal.reopened'))) AS closes,
+           arraySort(a -> (a.1, a.2, a.3), groupArrayIf((e_ms, e_source, e_id, e_amount),
+                     e_has_amount = 1 AND e_type IN ('deal.created', 'deal.amount_changed', 'deal.closed'))) AS amounts
+    FROM {{deal_events_current}}
+    WHERE e_ms <= @as_of
+    GROUP BY e_deal
+    HAVING countIf(e_type = 'deal.deleted') = 0
 )`,
 
 	// One row per owner assignment: the owner just before it (the previous assignment, not the payload's optional
@@ -138,16 +162,32 @@ FROM {{closers}} AS deal
 ALL LEFT JOIN (SELECT uid, own_t, own_m, rep_f, rep_t FROM {{timelines}}) AS attributed_timeline USING uid`,
 }
 
-// runScopeQuery counts the candidate deals and finds the earliest event any of them has.
+// runScopeQuery counts the candidate deals and finds the span of their events, and the same for the activities of
+// the window: what the run must read so that it sees every copy of them.
 const runScopeQuery = `
-SELECT count() AS deals, min(first) AS first_ms
+SELECT deals, deals_from, deals_to, activities, activities_from, activities_to
 FROM
 (
-    SELECT deal_id, minMerge(first_ms) AS first
-    FROM deal_first_seen
-    WHERE deal_id IN {{candidates}}
-    GROUP BY deal_id
-)`
+    SELECT 1 AS one, count() AS deals, min(first) AS deals_from, max(last) AS deals_to
+    FROM
+    (
+        SELECT deal_id, minMerge(first_ms) AS first, maxMerge(last_ms) AS last
+        FROM deal_spans
+        WHERE deal_id IN {{candidates}}
+        GROUP BY deal_id
+    )
+) AS deal_scope
+ALL LEFT JOIN
+(
+    SELECT 1 AS one, count() AS activities, min(first) AS activities_from, max(last) AS activities_to
+    FROM
+    (
+        SELECT activity_id, minMerge(first_ms) AS first, maxMerge(last_ms) AS last
+        FROM activity_spans
+        WHERE activity_id IN {{window_activities}}
+        GROUP BY activity_id
+    )
+) AS activity_scope USING one`
 
 // materialiseRun attributes the candidate deals and stores the ones a window's indicators read: closed in the
 // window or the previous one, or taken over at some time (takeover counts are per takeover event in the window).
@@ -188,18 +228,17 @@ func (s *Store) Attribute(ctx context.Context, p indicator.Params) (Run, error) 
 	}
 	now := time.Now().UTC()
 	run := Run{ID: uint64(now.UnixNano()), Params: p}
-	args := params(p)
-	var first int64
-	if err := s.conn.QueryRow(ctx, expandedRunScope, args...).Scan(&run.Deals, &first); err != nil {
+	var dealsFrom, dealsTo, actFrom, actTo int64
+	if err := s.conn.QueryRow(ctx, expandedRunScope, params(p)...).Scan(&run.Deals, &dealsFrom, &dealsTo,
+		&run.Activities, &actFrom, &actTo); err != nil {
 		return Run{}, fmt.Errorf("find the deals of the window ending %s: %w", p.AsOf.Format(time.RFC3339), err)
 	}
+	run.From, run.To = time.UnixMilli(dealsFrom).UTC(), time.UnixMilli(dealsTo).UTC()
+	run.ActivitiesFrom, run.ActivitiesTo = time.UnixMilli(actFrom).UTC(), time.UnixMilli(actTo).UTC()
 	if run.Deals == 0 {
 		return run, nil
 	}
-	run.From = time.UnixMilli(first).UTC()
-	args = append(args,
-		clickhouse.Named("from", first),
-		clickhouse.Named("run", run.ID),
+	args := append(run.args(),
 		clickhouse.Named("as_of_s", p.AsOf.Unix()),
 		clickhouse.Named("window_s", int64(p.Window/time.Second)),
 		clickhouse.Named("now_s", now.Unix()))

@@ -35,12 +35,27 @@ FROM
 ARRAY JOIN instants AS c
 WHERE NOT arrayExists((f, e) -> f <= c AND c < e, rep_f, rep_t)`,
 
+	// The activities with a copy in the window (a time range of activities).
+	"window_activities": `
+SELECT DISTINCT activity_id
+FROM activities
+WHERE time_ms > @start AND time_ms <= @as_of`,
+
 	// (manager, rep) pairs with a coaching activity in the window whose actor is the manager and subject the rep.
+	// Every copy of the window's activities lies in [@act_from, @act_to]; of two copies of an event (same source and
+	// id) the one with the higher ingest_seq wins, so an activity moved out of the window no longer counts.
 	"coached": `
-SELECT DISTINCT actor_id AS manager_id, subject AS rep_id, toUInt8(1) AS coached
-FROM activities FINAL
-ARRAY JOIN subject_user_ids AS subject
-WHERE time_ms > @start AND time_ms <= @as_of AND has(@kinds, kind)`,
+SELECT DISTINCT actor AS manager_id, subject AS rep_id, toUInt8(1) AS coached
+FROM
+(
+    SELECT argMax(time_ms, ingest_seq) AS a_ms, argMax(kind, ingest_seq) AS a_kind,
+           argMax(actor_id, ingest_seq) AS actor, argMax(subject_user_ids, ingest_seq) AS subjects
+    FROM activities
+    WHERE time_ms >= @act_from AND time_ms <= @act_to AND activity_id IN {{window_activities}}
+    GROUP BY source, id
+)
+ARRAY JOIN subjects AS subject
+WHERE a_ms > @start AND a_ms <= @as_of AND has(@kinds, a_kind)`,
 
 	// Per rep, self-closed (R(d) = C(d) = rep) won amount in the window and in the previous window.
 	"self_won": `
@@ -133,8 +148,7 @@ func (s *Store) Indicators(ctx context.Context, p indicator.Params) ([]indicator
 // RunIndicators computes the indicators of a run's window from its attribution, one row per manager, ordered by
 // manager_id.
 func (s *Store) RunIndicators(ctx context.Context, run Run) ([]indicator.Row, error) {
-	p := run.Params
-	args := append(params(p), clickhouse.Named("run", run.ID))
+	args := run.args()
 	var out []indicator.Row
 	index := map[string]int{}
 	rows, err := s.conn.Query(ctx, expandedManagers, args...)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,7 +42,7 @@ func TestMigrateUpgradesAnInstallWithEventsInPlace(t *testing.T) {
 		t.Run(e.Name, func(t *testing.T) {
 			ctx := context.Background()
 			s := newEngineStoreAt(t, e, 2)
-			insert(t, s, before)
+			insertBeforeSeq(t, s, before)
 			applied, err := s.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err != nil {
 				t.Fatal(err)
@@ -76,6 +77,24 @@ func TestMigrateUpgradesAnInstallWithEventsInPlace(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// insertBeforeSeq inserts events the way leadthrough did before migration 3 (no ingest_seq column).
+func insertBeforeSeq(t *testing.T, s *Store, evs []event.Event) {
+	t.Helper()
+	ctx := context.Background()
+	batch, err := s.conn.PrepareBatch(ctx, strings.TrimSuffix(insertEvents, ", ingest_seq)")+")")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range evs {
+		if err := batch.Append(eventRow(Stored{Event: e, Topic: "test", Offset: int64(i)}, time.Now())...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -167,6 +186,54 @@ func TestIndicatorHistoryKeepsOnlyTheRetainedMonths(t *testing.T) {
 		if fmt.Sprint(months) != "[202502 202603]" {
 			t.Fatalf("months kept %v, want [202502 202603]: January 2025 ended before the cutoff %s, February did not",
 				months, cutoff)
+		}
+	})
+}
+
+// TestLaterCopiesMovedInTimeReplaceTheEarlierOnes redelivers, in a later batch, copies of some events with their
+// time moved (by up to 40 days either way, across windows and past as_of): deal events, activities and reporting
+// lines alike. The derived tables are ordered by event time and hold both copies, so this checks that every query
+// keeps only the later copy, as `events` does, and equals the reference model (which applies copies in arrival
+// order).
+func TestLaterCopiesMovedInTimeReplaceTheEarlierOnes(t *testing.T) {
+	asOf := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
+	var first, moved, all []event.Event
+	kinds := map[string]int{}
+	for seed := range uint64(40) {
+		evs := namespace(scenario.Random(seed+100, asOf), seed)
+		first = append(first, evs...)
+		for i, e := range evs {
+			if i%5 != 0 {
+				continue
+			}
+			c := e
+			c.Time = e.Time.Add(time.Duration(int64(i*7919)%(80*24)-40*24) * time.Hour)
+			moved = append(moved, c)
+			kinds[e.Type]++
+		}
+	}
+	for _, typ := range []string{event.DealClosed, event.DealOwnerChanged, event.ActivityLogged, event.UserManagerChanged} {
+		if kinds[typ] == 0 {
+			t.Fatalf("no %s was moved: the scenarios do not exercise it (moved: %v)", typ, kinds)
+		}
+	}
+	all = append(append(all, first...), moved...)
+	windows := []indicator.Params{
+		{AsOf: asOf},
+		{AsOf: asOf.Add(-25 * 24 * time.Hour), Window: 15 * 24 * time.Hour},
+	}
+	forEachEngine(t, func(t *testing.T, s *Store) {
+		insert(t, s, first)
+		insert(t, s, moved)
+		for _, p := range windows {
+			got, err := s.Indicators(context.Background(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := indicator.Reference(all, p)
+			if diff := compareRows(got, want); diff != "" {
+				t.Fatalf("as of %s: SQL differs from the reference:\n%s", p.AsOf, diff)
+			}
 		}
 	})
 }
