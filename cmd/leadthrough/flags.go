@@ -22,6 +22,9 @@ var errUsage = errors.New("usage")
 type command struct {
 	fs  *flag.FlagSet
 	env map[string]string // flag name → environment variable
+	// parsed run at the end of parse, in order, once every flag has its value: they fill values that depend on
+	// several flags or on files named by flags (a secret's -file variant). Their errors are usage errors.
+	parsed []func() error
 }
 
 func newCommand(name, summary string, out io.Writer) *command {
@@ -114,7 +117,41 @@ func (c *command) parse(args []string) error {
 	if c.fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, c.fs.Arg(0))
 	}
+	for _, f := range c.parsed {
+		if err := f(); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// Secret registers a secret given one of two ways: --NAME (env LEADTHROUGH_NAME) or --NAME-file (env
+// LEADTHROUGH_NAME_FILE), the path of a file holding it, whose trailing newline (as echo and most secret stores
+// leave one) is trimmed. Neither -h nor an error ever shows the secret: the flag has no default and setting it
+// never fails, so no message quotes it. The returned function, called after parse, gives the secret ("" when
+// neither is set); both set (on the command line or in the environment) or an unreadable file is a usage error.
+func (c *command) Secret(name, help string) func() (string, error) {
+	file := name + "-file"
+	var value, path string
+	c.fs.Func(name, c.register(name, help+" (the `secret` itself, never shown; --"+file+" or the environment "+
+		"keep it out of ps)"), func(s string) error { value = s; return nil })
+	c.fs.Func(file, c.register(file, "`file` holding --"+name+"; a trailing newline is trimmed; instead of --"+name),
+		func(s string) error { path = s; return nil })
+	return func() (string, error) {
+		switch {
+		case path == "":
+			return value, nil
+		case value != "":
+			return "", fmt.Errorf("%w: --%s and --%s are both set (flags or %s and %s): use one",
+				errUsage, name, file, c.env[name], c.env[file])
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("%w: --%s: %v", errUsage, file, err)
+		}
+		s := strings.TrimSuffix(string(b), "\n")
+		return strings.TrimSuffix(s, "\r"), nil
+	}
 }
 
 // clickhouseFlags are shared by every command that talks to ClickHouse; database is the default of
@@ -126,8 +163,11 @@ func clickhouseFlags(c *command, database string) *store.Config {
 	c.fs.StringVar(&cfg.Database, "clickhouse-database", database,
 		c.register("clickhouse-database", "ClickHouse database; created by leadthrough migrate"))
 	c.fs.StringVar(&cfg.User, "clickhouse-user", "default", c.register("clickhouse-user", "ClickHouse user"))
-	c.fs.StringVar(&cfg.Password, "clickhouse-password", "",
-		c.register("clickhouse-password", "ClickHouse password; prefer the environment variable to keep it out of ps"))
+	password := c.Secret("clickhouse-password", "ClickHouse password of --clickhouse-user")
+	c.parsed = append(c.parsed, func() (err error) {
+		cfg.Password, err = password()
+		return err
+	})
 	return cfg
 }
 
