@@ -78,8 +78,8 @@ func (c *command) Duration(name string, def time.Duration, help string) *time.Du
 	return c.fs.Duration(name, def, c.register(name, help))
 }
 
-// Func registers a flag parsed by set, which is called for the default (when def != ""), the environment and each
-// occurrence on the command line, in that order.
+// Func registers a flag parsed by set, which is called for the default (when def != ""), then for each occurrence on
+// the command line or, when there is none, for the environment variable.
 func (c *command) Func(name, def, help string, set func(string) error) {
 	c.fs.Func(name, c.register(name, help)+defaultNote(def), set)
 	if def != "" {
@@ -94,20 +94,10 @@ func defaultNote(def string) string {
 	return fmt.Sprintf(" (default %q)", def)
 }
 
-// parse applies the environment, then the arguments. Errors are errUsage.
+// parse reads the arguments, then, as VictoriaMetrics' lib/envflag does, the environment variable of every flag the
+// arguments did not set (flag.Visit): a flag on the command line wins, and a repeatable flag (--topic) takes its
+// environment variable only when the command line has none of it. Errors are errUsage.
 func (c *command) parse(args []string) error {
-	var envErr error
-	c.fs.VisitAll(func(f *flag.Flag) {
-		e := c.env[f.Name]
-		if v, ok := os.LookupEnv(e); ok && envErr == nil {
-			if err := c.fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%w: %s=%q: %v", errUsage, e, v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return envErr
-	}
 	if err := c.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -116,6 +106,20 @@ func (c *command) parse(args []string) error {
 	}
 	if c.fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, c.fs.Arg(0))
+	}
+	onCommandLine := map[string]bool{}
+	c.fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+	var envErr error
+	c.fs.VisitAll(func(f *flag.Flag) {
+		e := c.env[f.Name]
+		if v, ok := os.LookupEnv(e); ok && !onCommandLine[f.Name] && envErr == nil {
+			if err := c.fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%w: %s=%q: %v", errUsage, e, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
 	}
 	for _, f := range c.parsed {
 		if err := f(); err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +57,9 @@ func TestTopicFlagReplacesDefaultAndRepeats(t *testing.T) {
 		{"repeated", "", []string{"--topic", "a", "--topic", "b=hubspot", "--topic", "c=salesforce-cdc"},
 			"a=cloudevents,b=hubspot,c=salesforce-cdc"},
 		{"environment list", "x,y", nil, "x=cloudevents,y=cloudevents"},
+		{"flag instead of the environment", "x", []string{"--topic", "y"}, "y=cloudevents"},
+		{"repeated flag instead of the environment", "x,z", []string{"--topic", "y", "--topic", "w=hubspot"},
+			"y=cloudevents,w=hubspot"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,6 +112,39 @@ func TestBadInputIsAUsageErrorWithExitCode2(t *testing.T) {
 				t.Errorf("stderr %q does not mention %q", stderr.String(), tt.want)
 			}
 		})
+	}
+}
+
+func TestEnvironmentIsIgnoredForAFlagOnTheCommandLine(t *testing.T) {
+	t.Setenv("LEADTHROUGH_BATCH_SIZE", "many") // invalid, but the flag below is given
+	t.Setenv("LEADTHROUGH_LOG_LEVEL", "loud")
+	c := newCommand("x", "", io.Discard)
+	in := addIngestFlags(c)
+	logFlags(c)
+	if err := c.parse([]string{"--batch-size", "10", "--log-level", "warn"}); err != nil {
+		t.Fatal(err)
+	}
+	if in.cfg.BatchSize != 10 {
+		t.Errorf("batch size %d, want 10", in.cfg.BatchSize)
+	}
+}
+
+func TestImportReadsTheEnvironmentAfterItsFlagsAndPath(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LEADTHROUGH_CLICKHOUSE_USER", "env-user")
+	t.Setenv("LEADTHROUGH_CLICKHOUSE_DATABASE", "env_db")
+	c := newCommand("import", "", io.Discard)
+	ch := clickhouseFlags(c, "leadthrough")
+	path, err := parseWithPath(c, []string{"--clickhouse-user", "flag-user", "export.csv", "--clickhouse-password-file", file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path != "export.csv" || ch.User != "flag-user" || ch.Database != "env_db" || ch.Password != "from-file" {
+		t.Errorf("path %q user %q database %q password from file %v, want export.csv, flag-user, env_db, true",
+			path, ch.User, ch.Database, ch.Password == "from-file")
 	}
 }
 

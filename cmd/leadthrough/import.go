@@ -138,11 +138,8 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // parseWithPath is command.parse for a command with one positional argument, DIR_OR_FILE, which may stand before,
-// between or after the flags: the environment first, then the flags, which win.
+// between or after the flags: the flags first, then the environment for the flags they did not set.
 func parseWithPath(c *command, args []string) (string, error) {
-	if err := c.parse(nil); err != nil { // the environment
-		return "", err
-	}
 	var positional []string
 	for len(args) > 0 {
 		if err := c.fs.Parse(args); err != nil {
@@ -161,6 +158,9 @@ func parseWithPath(c *command, args []string) (string, error) {
 		}
 		positional = append(positional, rest[0])
 		args = rest[1:]
+	}
+	if err := c.parse(nil); err != nil { // the environment, for the flags not set above
+		return "", err
 	}
 	switch len(positional) {
 	case 0:
