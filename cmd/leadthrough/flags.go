@@ -226,14 +226,16 @@ func windowFlags(c *command) *windowConfig {
 	return w
 }
 
-// logFlags sets up the process logger.
+// logFlags sets up the process logger. An unknown level is a usage error, from the command line or the environment.
 func logFlags(c *command) func() *slog.Logger {
-	level := c.String("log-level", "info", "log level: debug, info, warn or error")
-	return func() *slog.Logger {
-		var l slog.Level
-		if err := l.UnmarshalText([]byte(*level)); err != nil {
-			l = slog.LevelInfo
+	var level slog.Level
+	c.Func("log-level", "info", "log level: debug, info, warn or error", func(s string) error {
+		if err := level.UnmarshalText([]byte(s)); err != nil {
+			return fmt.Errorf("want debug, info, warn or error, got %q", s)
 		}
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+		return nil
+	})
+	return func() *slog.Logger {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
 }

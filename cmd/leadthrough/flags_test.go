@@ -98,6 +98,13 @@ func TestBadInputIsAUsageErrorWithExitCode2(t *testing.T) {
 		{"stage both won and lost", nil, []string{"ingest", "--topic", "t=hubspot", "--hubspot-won-stages", "s1",
 			"--hubspot-lost-stages", "s1"}, "hubspot"},
 		{"bad environment", map[string]string{"LEADTHROUGH_BATCH_SIZE": "many"}, []string{"ingest"}, "LEADTHROUGH_BATCH_SIZE"},
+		// Port 1 refuses connections: a level that slipped through would fail later, with exit code 1.
+		{"bad log level", nil, []string{"migrate", "--log-level", "loud", "--clickhouse-addr", "127.0.0.1:1"},
+			`invalid value "loud" for flag -log-level: want debug, info, warn or error`},
+		{"bad log level in the environment", map[string]string{"LEADTHROUGH_LOG_LEVEL": "verbose"},
+			[]string{"migrate", "--clickhouse-addr", "127.0.0.1:1"}, `LEADTHROUGH_LOG_LEVEL="verbose"`},
+		{"bad format in the environment", map[string]string{"LEADTHROUGH_FORMAT": "xml"},
+			[]string{"indicators", "--clickhouse-addr", "127.0.0.1:1"}, "--format must be table or json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
