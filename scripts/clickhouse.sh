@@ -10,9 +10,16 @@
 # Config, data, logs and tmp live in $LEADTHROUGH_RUN_DIR/clickhouse
 # (default <repo>/.run/clickhouse). Environment:
 #   CLICKHOUSE_TCP_PORT   native protocol port (default 9000)
+#   CLICKHOUSE_SECURE_PORT  native protocol over TLS (default CLICKHOUSE_TCP_PORT
+#                         + 440, so 9440; 0 disables it)
 #   CLICKHOUSE_HTTP_PORT  HTTP port (default 8123; empty or 0 disables it)
 #   CLICKHOUSE_START_TIMEOUT  seconds to wait for readiness (default 60)
-# The server listens on 127.0.0.1 only; user `default`, no password.
+# The server listens on 127.0.0.1 only; user `default`, no password. For the
+# secure port, `start` generates once (and renews when it no longer verifies
+# or expires within 30 days) a test CA and a server certificate for 127.0.0.1
+# and localhost in clickhouse/tls/, and a user `leadthrough_test` with a random
+# password. What a client needs is in clickhouse/secrets/: ca.crt, user and
+# password (mode 600, never printed).
 set -euo pipefail
 
 SCRIPT_NAME=clickhouse.sh
@@ -24,6 +31,9 @@ SCRIPT_NAME=clickhouse.sh
 CLICKHOUSE_TCP_PORT_SET="${CLICKHOUSE_TCP_PORT:+1}"
 CLICKHOUSE_TCP_PORT="${CLICKHOUSE_TCP_PORT:-9000}"
 CLICKHOUSE_HTTP_PORT="${CLICKHOUSE_HTTP_PORT-8123}"
+# Derived from the TCP port so that a second server on shifted ports (a CI run
+# beside a developer's) never collides on the secure port either.
+CLICKHOUSE_SECURE_PORT="${CLICKHOUSE_SECURE_PORT:-$((CLICKHOUSE_TCP_PORT + 440))}"
 CLICKHOUSE_START_TIMEOUT="${CLICKHOUSE_START_TIMEOUT:-60}"
 
 CH_DIR="$RUN_DIR/clickhouse"
@@ -33,6 +43,9 @@ CH_DATA="$CH_DIR/data"
 CH_TMP="$CH_DIR/tmp"
 CH_LOGS="$CH_DIR/logs"
 CH_PIDFILE="$CH_DIR/clickhouse-server.pid"
+CH_TLS="$CH_DIR/tls"         # CA and server key pairs (the server's side)
+CH_SECRETS="$CH_DIR/secrets" # what a test client needs: ca.crt, user, password
+TEST_USER=leadthrough_test
 
 server_bin() {
 	if [ -x /usr/sbin/clickhouse-server ]; then
@@ -63,16 +76,99 @@ configured_tcp_port() {
 	sed -n 's:.*<tcp_port>\([0-9]*\)</tcp_port>.*:\1:p' "$CH_CONFIG" 2>/dev/null | head -n1
 }
 
+configured_secure_port() {
+	sed -n 's:.*<tcp_port_secure>\([0-9]*\)</tcp_port_secure>.*:\1:p' "$CH_CONFIG" 2>/dev/null | head -n1
+}
+
+secure_enabled() { [ "$CLICKHOUSE_SECURE_PORT" != 0 ]; }
+
 ping_server() {
 	local port="${1:-$CLICKHOUSE_TCP_PORT}"
 	timeout 5 "$(client_bin)" --host 127.0.0.1 --port "$port" -q 'SELECT 1' </dev/null >/dev/null 2>&1
 }
 
+# cert_ok CERT: true when CERT verifies against our CA and is valid for at
+# least 30 more days.
+cert_ok() {
+	[ -s "$1" ] && [ -s "$CH_TLS/ca.crt" ] &&
+		openssl verify -CAfile "$CH_TLS/ca.crt" "$1" >/dev/null 2>&1 &&
+		openssl x509 -in "$1" -noout -checkend $((30 * 86400)) >/dev/null 2>&1
+}
+
+# ensure_tls: a test CA and a server certificate for 127.0.0.1 and localhost,
+# kept across starts; renewed when they no longer verify or expire soon.
+ensure_tls() {
+	command -v openssl >/dev/null 2>&1 || die "openssl is needed for the secure port (apt-get install openssl, or CLICKHOUSE_SECURE_PORT=0)"
+	mkdir -p "$CH_TLS"
+	chmod 700 "$CH_TLS"
+	if ! cert_ok "$CH_TLS/ca.crt" || [ ! -s "$CH_TLS/ca.key" ]; then
+		log "generating a test CA in $CH_TLS"
+		openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=leadthrough test CA" \
+			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+			-keyout "$CH_TLS/ca.key.new" -out "$CH_TLS/ca.crt.new" >"$CH_LOGS/openssl.log" 2>&1 ||
+			die "openssl could not create the CA (log: $CH_LOGS/openssl.log)"
+		mv -f "$CH_TLS/ca.key.new" "$CH_TLS/ca.key"
+		mv -f "$CH_TLS/ca.crt.new" "$CH_TLS/ca.crt"
+	fi
+	if ! cert_ok "$CH_TLS/server.crt" || [ ! -s "$CH_TLS/server.key" ]; then
+		log "generating the server certificate (127.0.0.1, localhost) in $CH_TLS"
+		printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+			"extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost" >"$CH_TLS/server.ext"
+		{
+			openssl req -new -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+				-keyout "$CH_TLS/server.key.new" -out "$CH_TLS/server.csr" &&
+				openssl x509 -req -in "$CH_TLS/server.csr" -CA "$CH_TLS/ca.crt" -CAkey "$CH_TLS/ca.key" \
+					-set_serial "0x$(openssl rand -hex 16)" -days 825 -extfile "$CH_TLS/server.ext" \
+					-out "$CH_TLS/server.crt.new"
+		} >"$CH_LOGS/openssl.log" 2>&1 || die "openssl could not create the server certificate (log: $CH_LOGS/openssl.log)"
+		mv -f "$CH_TLS/server.key.new" "$CH_TLS/server.key"
+		mv -f "$CH_TLS/server.crt.new" "$CH_TLS/server.crt"
+		rm -f "$CH_TLS/server.csr" "$CH_TLS/server.ext"
+	fi
+	mkdir -p "$CH_SECRETS"
+	chmod 700 "$CH_SECRETS"
+	cp -f "$CH_TLS/ca.crt" "$CH_SECRETS/ca.crt"
+}
+
+# ensure_test_user_password: a random password for $TEST_USER, generated once
+# into a file only the owner can read; never printed. Prints the SHA-256 that
+# users.xml stores instead of the password.
+ensure_test_user_password() {
+	local pw="$CH_SECRETS/password"
+	mkdir -p "$CH_SECRETS"
+	chmod 700 "$CH_SECRETS"
+	if [ ! -s "$pw" ]; then
+		(umask 077 && openssl rand -hex 24 >"$pw.new") || die "openssl could not generate the test password"
+		mv -f "$pw.new" "$pw"
+	fi
+	chmod 600 "$pw"
+	printf '%s\n' "$TEST_USER" >"$CH_SECRETS/user"
+	tr -d '\n' <"$pw" | sha256sum | cut -d' ' -f1
+}
+
 write_config() {
 	mkdir -p "$CH_DATA" "$CH_TMP" "$CH_LOGS" "$CH_DIR/user_files" "$CH_DIR/format_schemas"
-	local http=""
+	local http="" secure="" password_sha256
+	password_sha256="$(ensure_test_user_password)"
 	if [ -n "$CLICKHOUSE_HTTP_PORT" ] && [ "$CLICKHOUSE_HTTP_PORT" != 0 ]; then
 		http="    <http_port>$CLICKHOUSE_HTTP_PORT</http_port>"
+	fi
+	if secure_enabled; then
+		ensure_tls
+		# verificationMode none: clients are not asked for certificates; they
+		# authenticate with a user and password.
+		secure="    <tcp_port_secure>$CLICKHOUSE_SECURE_PORT</tcp_port_secure>
+    <openSSL>
+        <server>
+            <certificateFile>$CH_TLS/server.crt</certificateFile>
+            <privateKeyFile>$CH_TLS/server.key</privateKeyFile>
+            <verificationMode>none</verificationMode>
+            <loadDefaultCAFile>false</loadDefaultCAFile>
+            <cacheSessions>true</cacheSessions>
+            <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
+            <preferServerCiphers>true</preferServerCiphers>
+        </server>
+    </openSSL>"
 	fi
 	# Written on every start, so port changes take effect. ClickHouse 18.16
 	# uses the <yandex> root element. No <interserver_http_port>: 18.16 only
@@ -92,6 +188,7 @@ write_config() {
     <listen_host>127.0.0.1</listen_host>
     <tcp_port>$CLICKHOUSE_TCP_PORT</tcp_port>
 $http
+$secure
 
     <path>$CH_DATA/</path>
     <tmp_path>$CH_TMP/</tmp_path>
@@ -120,7 +217,7 @@ $http
     </query_log>
 </yandex>
 EOF
-	cat >"$CH_USERS.new" <<'EOF'
+	cat >"$CH_USERS.new" <<EOF
 <?xml version="1.0"?>
 <!-- Generated by scripts/clickhouse.sh; edits are overwritten on start. -->
 <yandex>
@@ -141,6 +238,17 @@ EOF
             <profile>default</profile>
             <quota>default</quota>
         </default>
+        <!-- For the tests of passwords and TLS (the secure port); it exists
+             with the secure port off too. users.xml keeps only the SHA-256. -->
+        <$TEST_USER>
+            <password_sha256_hex>$password_sha256</password_sha256_hex>
+            <networks>
+                <ip>127.0.0.1</ip>
+                <ip>::1</ip>
+            </networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </$TEST_USER>
     </users>
     <quotas>
         <default>
@@ -169,11 +277,19 @@ cmd_start() {
 		if [ "$port" != "$CLICKHOUSE_TCP_PORT" ]; then
 			warn "the running server uses port $port, not CLICKHOUSE_TCP_PORT=$CLICKHOUSE_TCP_PORT; run 'stop' first to change it"
 		fi
+		local secure
+		secure="$(configured_secure_port)"
+		if secure_enabled && [ "$secure" != "$CLICKHOUSE_SECURE_PORT" ]; then
+			warn "the running server's secure port is ${secure:-off}, not CLICKHOUSE_SECURE_PORT=$CLICKHOUSE_SECURE_PORT; run 'stop' first to change it"
+		fi
 		return 0
 	fi
 	rm -f "$CH_PIDFILE"
 	if port_open "$CLICKHOUSE_TCP_PORT"; then
 		die "port $CLICKHOUSE_TCP_PORT is already in use by another process (a system clickhouse-server? try scripts/deps.sh, or set CLICKHOUSE_TCP_PORT)"
+	fi
+	if secure_enabled && port_open "$CLICKHOUSE_SECURE_PORT"; then
+		die "secure port $CLICKHOUSE_SECURE_PORT is already in use (set CLICKHOUSE_SECURE_PORT, or 0 to disable it)"
 	fi
 	if [ -n "$CLICKHOUSE_HTTP_PORT" ] && [ "$CLICKHOUSE_HTTP_PORT" != 0 ] && port_open "$CLICKHOUSE_HTTP_PORT"; then
 		die "HTTP port $CLICKHOUSE_HTTP_PORT is already in use (set CLICKHOUSE_HTTP_PORT, or 0 to disable HTTP)"
@@ -182,7 +298,9 @@ cmd_start() {
 	write_config
 	local http_desc="127.0.0.1:$CLICKHOUSE_HTTP_PORT"
 	if [ -z "$CLICKHOUSE_HTTP_PORT" ] || [ "$CLICKHOUSE_HTTP_PORT" = 0 ]; then http_desc=off; fi
-	log "starting clickhouse-server (tcp 127.0.0.1:$CLICKHOUSE_TCP_PORT, http ${http_desc}, dir $CH_DIR)"
+	local secure_desc="127.0.0.1:$CLICKHOUSE_SECURE_PORT"
+	if ! secure_enabled; then secure_desc=off; fi
+	log "starting clickhouse-server (tcp 127.0.0.1:$CLICKHOUSE_TCP_PORT, tls ${secure_desc}, http ${http_desc}, dir $CH_DIR)"
 	local t0 err_mark
 	t0="$(now_s)"
 	err_mark="$({ wc -l <"$CH_LOGS/clickhouse-server.err.log"; } 2>/dev/null || echo 0)"
