@@ -168,8 +168,12 @@ func clickhouseFlags(c *command, database string) *store.Config {
 		c.register("clickhouse-database", "ClickHouse database; created by leadthrough migrate"))
 	c.fs.StringVar(&cfg.User, "clickhouse-user", "default", c.register("clickhouse-user", "ClickHouse user"))
 	password := c.Secret("clickhouse-password", "ClickHouse password of --clickhouse-user")
+	tlsConfig := tlsFlags(c, "clickhouse", "ClickHouse", "its secure native port, 9440 by convention")
 	c.parsed = append(c.parsed, func() (err error) {
-		cfg.Password, err = password()
+		if cfg.Password, err = password(); err != nil {
+			return err
+		}
+		cfg.TLS, err = tlsConfig()
 		return err
 	})
 	return cfg
