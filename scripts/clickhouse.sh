@@ -378,8 +378,10 @@ cmd_status() {
 	if is_running; then
 		local port
 		port="$(configured_tcp_port)"
+		local secure
+		secure="$(configured_secure_port)"
 		if ping_server "$port"; then
-			log "running (pid $(read_pid "$CH_PIDFILE"), tcp 127.0.0.1:$port, dir $CH_DIR)"
+			log "running (pid $(read_pid "$CH_PIDFILE"), tcp 127.0.0.1:$port, tls ${secure:+127.0.0.1:}${secure:-off}, dir $CH_DIR)"
 		else
 			log "running but not answering yet (pid $(read_pid "$CH_PIDFILE"), tcp 127.0.0.1:$port)"
 		fi
