@@ -10,16 +10,22 @@ KAFKA_PORT ?= 29092
 CHDB_HTTP_PORT ?= 8124
 # ClickHouse's secure (TLS) native port: 440 above the plaintext one, as 9440 is to 9000
 CLICKHOUSE_SECURE_PORT ?= $(shell echo $$(($(CLICKHOUSE_TCP_PORT) + 440)))
-export CLICKHOUSE_TCP_PORT CLICKHOUSE_SECURE_PORT KAFKA_PORT CHDB_HTTP_PORT
+# Kafka's SASL_SSL listener: 2 above the plaintext one (the KRaft controller has the port in between)
+KAFKA_SASL_PORT ?= $(shell echo $$(($(KAFKA_PORT) + 2)))
+export CLICKHOUSE_TCP_PORT CLICKHOUSE_SECURE_PORT KAFKA_PORT KAFKA_SASL_PORT CHDB_HTTP_PORT
 # The test CA, user and password that scripts/clickhouse.sh generates for the secure port
 CLICKHOUSE_SECRETS := $(or $(LEADTHROUGH_RUN_DIR),$(CURDIR)/.run)/clickhouse/secrets
+# The test CA, SASL user and password that scripts/kafka.sh generates for the SASL_SSL listener
+KAFKA_SECRETS := $(or $(LEADTHROUGH_RUN_DIR),$(CURDIR)/.run)/kafka/secrets
 
 TEST_ENV := LEADTHROUGH_REQUIRE_SERVICES=1 \
 	LEADTHROUGH_TEST_CLICKHOUSE=127.0.0.1:$(CLICKHOUSE_TCP_PORT) \
 	LEADTHROUGH_TEST_CLICKHOUSE_SECURE=127.0.0.1:$(CLICKHOUSE_SECURE_PORT) \
 	LEADTHROUGH_TEST_CLICKHOUSE_SECRETS=$(CLICKHOUSE_SECRETS) \
 	LEADTHROUGH_TEST_CHDB=127.0.0.1:$(CHDB_HTTP_PORT) \
-	LEADTHROUGH_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT)
+	LEADTHROUGH_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) \
+	LEADTHROUGH_TEST_KAFKA_SASL=127.0.0.1:$(KAFKA_SASL_PORT) \
+	LEADTHROUGH_TEST_KAFKA_SECRETS=$(KAFKA_SECRETS)
 
 .PHONY: demo test build vet unit bench fuzz dashboards deps services-up services-down \
 	clickhouse-up clickhouse-down chdb-up chdb-down kafka-up kafka-down promtool clean
