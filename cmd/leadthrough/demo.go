@@ -56,24 +56,22 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		len(simCfg.Styles()), simCfg.Days, simCfg.End.Format(time.RFC3339), topic)
 
 	reg := prometheus.NewRegistry()
-	ingestCtx, stopIngest := context.WithCancel(ctx)
-	defer stopIngest()
-	ingestDone := make(chan error, 1)
-	go func() {
-		ingestDone <- ingest.Run(ingestCtx, ingest.Config{Brokers: []string{b.Addr()}, Topics: []ingest.Topic{{Name: topic}},
+	sup := supervise(ctx, log)
+	sup.Go("ingest worker", func(ctx context.Context) error {
+		return ingest.Run(ctx, ingest.Config{Brokers: []string{b.Addr()}, Topics: []ingest.Topic{{Name: topic}},
 			Logger: log, Metrics: ingest.NewMetrics(reg)}, chsink.New(s))
-	}()
-	if err := waitIngested(ctx, s, started, stats.Distinct(), ingestDone, stdout); err != nil {
-		return err
+	})
+	if err := waitIngested(sup.Context(), s, started, stats.Distinct(), stdout); err != nil {
+		return sup.Stop(err)
 	}
 
 	refresher, err := metrics.NewRefresher(metrics.RefresherConfig{Source: s, Saver: s, Window: w.window,
 		CoachingKinds: w.kinds, Now: func() time.Time { return simCfg.End }, Logger: log}, reg)
 	if err != nil {
-		return err
+		return sup.Stop(err)
 	}
-	if err := refresher.RefreshNow(ctx); err != nil {
-		return err
+	if err := refresher.RefreshNow(sup.Context()); err != nil {
+		return sup.Stop(err)
 	}
 	rows, asOf := refresher.Rows()
 	fmt.Fprintf(stdout, "\nIndicators for the %s ending %s:\n\n", humanWindow(w.window), asOf.Format(time.RFC3339))
@@ -89,28 +87,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "  %s  %s\n", id, styles[id])
 	}
 
-	srv := metrics.NewServer(*listen, reg, func() error { return refresher.Healthy(time.Hour) }, log)
-	if err := srv.Start(); err != nil {
-		return err
+	srv := metrics.NewServer(*listen, reg, allHealthy(sup.Healthy, func() error { return refresher.Healthy(time.Hour) }), log)
+	if err := sup.Serve(srv); err != nil {
+		return sup.Stop(err)
 	}
-	defer srv.Shutdown(context.Background())
 	fmt.Fprintf(stdout, "\n4/4 serving http://%s/metrics and /healthz; Ctrl-C to stop\n", srv.Addr())
-	go refresher.Run(ctx)
-	select {
-	case <-ctx.Done():
-	case err := <-ingestDone:
-		if err != nil {
-			return err
-		}
-	}
+	sup.Go("indicator refresher", refresher.Run)
+	err = sup.Wait()
 	fmt.Fprintln(stdout, "stopping")
-	return nil
+	return err // then the broker and the store close, in reverse order of opening
 }
 
 // waitIngested polls ClickHouse until every published event is stored, reporting progress.
 func waitIngested(ctx context.Context, s interface {
 	CountEventsIngestedSince(context.Context, time.Time) (uint64, error)
-}, since time.Time, want int, ingestDone <-chan error, out io.Writer) error {
+}, since time.Time, want int, out io.Writer) error {
 	deadline := time.Now().Add(3 * time.Minute)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
@@ -129,8 +120,6 @@ func waitIngested(ctx context.Context, s interface {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-ingestDone:
-			return fmt.Errorf("ingest stopped early: %v", err)
 		case <-tick.C:
 		}
 	}

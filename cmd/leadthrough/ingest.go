@@ -166,17 +166,17 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer s.Close() // after sup.Wait: nothing uses the store any more
+
+	sup := supervise(ctx, log)
 	if *listen != "" {
-		srv := metrics.NewServer(*listen, reg, func() error { return nil }, log)
-		if err := srv.Start(); err != nil {
-			return err
+		if err := sup.Serve(metrics.NewServer(*listen, reg, sup.Healthy, log)); err != nil {
+			return sup.Stop(err)
 		}
-		defer srv.Shutdown(context.Background())
-		log.Info("serving ingest metrics", "url", "http://"+srv.Addr()+"/metrics")
 	}
 	log.Info("ingesting", "brokers", cfg.Brokers, "topics", topicNames(cfg.Topics), "clickhouse", chCfg.Addr, "database", chCfg.Database)
-	return ingest.Run(ctx, cfg, chsink.New(s))
+	sup.Go("ingest worker", func(ctx context.Context) error { return ingest.Run(ctx, cfg, chsink.New(s)) })
+	return sup.Wait()
 }
 
 func topicNames(ts []ingest.Topic) []string {

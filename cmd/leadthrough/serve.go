@@ -18,7 +18,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	c := newCommand("serve", "Serves /metrics with per-manager indicators over a rolling window ending now, recomputed in ClickHouse "+
 		"every --refresh-interval and served from memory, and /healthz. Each refresh is also stored in the table "+
 		"team_indicators for Grafana. With --ingest, the ingest worker runs in this process too and its counters are "+
-		"on the same /metrics.", stderr)
+		"on the same /metrics. A component that fails stops the process.", stderr)
 	chCfg := clickhouseFlags(c, "leadthrough")
 	w := windowFlags(c)
 	listen := c.String("listen", "127.0.0.1:9464", "address for /metrics and /healthz (host:port; :9464 for all interfaces)")
@@ -30,38 +30,38 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := logger()
-	s, err := openMigrated(ctx, *chCfg)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	refresher, err := metrics.NewRefresher(metrics.RefresherConfig{Source: s, Saver: s, Window: w.window,
-		CoachingKinds: w.kinds, Interval: *interval, Logger: log}, reg)
-	if err != nil {
-		return err
-	}
-	srv := metrics.NewServer(*listen, reg, func() error { return refresher.Healthy(3 * *interval) }, log)
-	if err := srv.Start(); err != nil {
-		return err
-	}
-	defer srv.Shutdown(context.Background())
-	fmt.Fprintf(stdout, "serving http://%s/metrics and /healthz (indicators over the last %s, refreshed every %s)\n",
-		srv.Addr(), humanWindow(w.window), *interval)
-
-	ingestDone := make(chan error, 1)
+	var ingestCfg ingest.Config
 	if *withIngest {
 		cfg, err := in.config(log, ingest.NewMetrics(reg))
 		if err != nil {
 			return err
 		}
-		go func() { ingestDone <- ingest.Run(ctx, cfg, chsink.New(s)) }()
+		ingestCfg = cfg
 	}
-	refresher.Run(ctx)
+
+	s, err := openMigrated(ctx, *chCfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close() // after sup.Wait: nothing uses the store any more
+	refresher, err := metrics.NewRefresher(metrics.RefresherConfig{Source: s, Saver: s, Window: w.window,
+		CoachingKinds: w.kinds, Interval: *interval, Logger: log}, reg)
+	if err != nil {
+		return err
+	}
+
+	sup := supervise(ctx, log)
+	srv := metrics.NewServer(*listen, reg, allHealthy(sup.Healthy, func() error { return refresher.Healthy(3 * *interval) }), log)
+	if err := sup.Serve(srv); err != nil {
+		return sup.Stop(err)
+	}
+	fmt.Fprintf(stdout, "serving http://%s/metrics and /healthz (indicators over the last %s, refreshed every %s)\n",
+		srv.Addr(), humanWindow(w.window), *interval)
+	sup.Go("indicator refresher", refresher.Run)
 	if *withIngest {
-		return <-ingestDone
+		sup.Go("ingest worker", func(ctx context.Context) error { return ingest.Run(ctx, ingestCfg, chsink.New(s)) })
 	}
-	return nil
+	return sup.Wait()
 }
