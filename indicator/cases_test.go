@@ -32,6 +32,7 @@ type handCase struct {
 	Name          string        `json:"name"` // the full subtest name, e.g. "TestWindowBoundaries/custom_window"
 	AsOf          string        `json:"as_of"`
 	WindowMS      int64         `json:"window_ms"`
+	PrevWindowMS  int64         `json:"prev_window_ms,omitempty"` // only when it differs from window_ms
 	CoachingKinds []string      `json:"coaching_kinds"`
 	Events        []event.Event `json:"events"`
 	Want          []Row         `json:"want"`
@@ -57,6 +58,9 @@ func recordCase(name string, p Params, events []event.Event, want []Row) {
 		CoachingKinds: slices.Clone(d.CoachingKinds),
 		Events:        evs,
 		Want:          append([]Row{}, want...),
+	}
+	if d.PrevWindow != d.Window {
+		c.PrevWindowMS = d.PrevWindow.Milliseconds()
 	}
 	recorded.Lock()
 	defer recorded.Unlock()

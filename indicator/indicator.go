@@ -15,17 +15,24 @@ import (
 // DefaultWindow is the indicator window W when none is given.
 const DefaultWindow = 30 * 24 * time.Hour
 
-// Params select the window (AsOf − Window, AsOf] and the activity kinds that count as coaching.
+// Params select the window (AsOf − Window, AsOf], the previous window that rep_growth compares with, and the
+// activity kinds that count as coaching.
 type Params struct {
-	AsOf          time.Time
-	Window        time.Duration // default DefaultWindow
-	CoachingKinds []string      // default event.DefaultCoachingKinds
+	AsOf   time.Time
+	Window time.Duration // default DefaultWindow
+	// PrevWindow is the length of the previous window (AsOf − Window − PrevWindow, AsOf − Window]. Default: Window.
+	// Calendar months set it to the length of the month before (MonthParams).
+	PrevWindow    time.Duration
+	CoachingKinds []string // default event.DefaultCoachingKinds
 }
 
 // WithDefaults fills unset fields and truncates AsOf to the millisecond, the resolution of stored event times.
 func (p Params) WithDefaults() Params {
 	if p.Window <= 0 {
 		p.Window = DefaultWindow
+	}
+	if p.PrevWindow <= 0 {
+		p.PrevWindow = p.Window
 	}
 	if len(p.CoachingKinds) == 0 {
 		p.CoachingKinds = event.DefaultCoachingKinds
@@ -42,7 +49,48 @@ func (p Params) Validate() error {
 	if p.Window < time.Millisecond {
 		return fmt.Errorf("window must be at least 1ms, got %s", p.Window)
 	}
+	if p.PrevWindow < time.Millisecond {
+		return fmt.Errorf("previous window must be at least 1ms, got %s", p.PrevWindow)
+	}
 	return nil
+}
+
+// Start is the exclusive start of the window, AsOf − Window.
+func (p Params) Start() time.Time { return p.AsOf.Add(-p.Window) }
+
+// PrevStart is the exclusive start of the previous window, AsOf − Window − PrevWindow.
+func (p Params) PrevStart() time.Time { return p.AsOf.Add(-p.Window - p.PrevWindow) }
+
+// MonthStart is the start (00:00 UTC on the 1st) of the calendar month holding t.
+func MonthStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// MonthParams are the parameters of calendar month m (any instant in it): the window (start of m, start of m+1],
+// compared for rep_growth with the previous calendar month, (start of m−1, start of m].
+func MonthParams(m time.Time, coachingKinds []string) Params {
+	start := MonthStart(m)
+	next, prev := start.AddDate(0, 1, 0), start.AddDate(0, -1, 0)
+	return Params{AsOf: next, Window: next.Sub(start), PrevWindow: start.Sub(prev), CoachingKinds: coachingKinds}
+}
+
+// Months lists the calendar months to report for [from, to): the start of every month that begins at or after the
+// start of from's month and before to. A from in mid-month thus includes its month; a to on the 1st excludes the
+// month it starts.
+func Months(from, to time.Time) []time.Time {
+	var out []time.Time
+	for m := MonthStart(from); m.Before(to); m = m.AddDate(0, 1, 0) {
+		out = append(out, m)
+	}
+	return out
+}
+
+// PeriodRow is a Row for one calendar period, with its window (period_start, period_end].
+type PeriodRow struct {
+	PeriodStart time.Time `json:"period_start"`
+	PeriodEnd   time.Time `json:"period_end"`
+	Row
 }
 
 // Row is one manager's indicators for one window. JSON names are exactly those of DESIGN.md; nil ratios are

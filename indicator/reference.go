@@ -312,7 +312,7 @@ func (m *model) rows() []Row {
 			}
 		}
 	}
-	prevStart := m.start - m.p.Window.Milliseconds()
+	prevStart := m.start - m.p.PrevWindow.Milliseconds()
 	selfWon := map[string][2]float64{} // rep → self-closed won amount in [previous window, window]
 	for _, d := range m.deals {
 		if d.deleted {

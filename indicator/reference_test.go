@@ -1259,3 +1259,41 @@ func TestManagerNameIsLatestNonEmptyName(t *testing.T) {
 		},
 	})
 }
+
+// TestCalendarMonthComparesWithThePreviousCalendarMonth: with --period month, February 2026 is the window
+// (Feb 1 00:00, Mar 1 00:00] (28 days) and rep_growth compares it with January, (Jan 1 00:00, Feb 1 00:00] (31
+// days), not with the 28 days before February. Closes exactly at a month's start belong to the month before.
+func TestCalendarMonthComparesWithThePreviousCalendarMonth(t *testing.T) {
+	runCases(t, []refCase{{
+		name:   "February against January",
+		params: MonthParams(at("day 40 00:00"), nil),
+		events: history(slices.Concat(
+			[]event.Event{reportsTo(at("day 0 09:00"), "A", "M"), reportsTo(at("day 0 09:00"), "B", "M")},
+			selfWon("A0", "A", "day 1 10:00", "day 20 10:00", 100),  // January
+			selfWon("A1", "A", "day 1 10:00", "day 31 00:00", 50),   // Feb 1 00:00: still January
+			selfWon("A2", "A", "day 35 10:00", "day 59 00:00", 300), // Mar 1 00:00: still February
+			selfWon("B0", "B", "day 1 10:00", "day 2 12:00", 200),   // Jan 3: January, not in the 28 days before Feb
+			selfWon("B1", "B", "day 35 10:00", "day 40 10:00", 100), // February
+		)...),
+		// February: A2 and B1, both self-closed: won 2, closed 2, share 0, revenue share 0/400, rate 0/2, team A, B,
+		// no coaching. rep_growth: A 300/(100+50) − 1 = 1; B 100/200 − 1 = −0.5; median (−0.5 + 1)/2 = 0.25.
+		want: []Row{{ManagerID: "M", ManagerName: "M", WonDeals: 2, ClosedDeals: 2, ManagerClosedShare: f(0),
+			ManagerClosedRevenueShare: f(0), TakeoverRate: f(0), Takeovers: 0, CoachingCoverage: f(0),
+			RepsCoached: 0, RepGrowth: f(0.25), TeamReps: 2}},
+	}})
+}
+
+func TestMonthsListsTheCalendarMonthsStartingInTheRange(t *testing.T) {
+	got := Months(time.Date(2025, 11, 15, 0, 0, 0, 0, time.UTC), time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC))
+	want := []time.Time{time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if !slices.EqualFunc(got, want, time.Time.Equal) {
+		t.Fatalf("Months = %v, want %v (from's month included, to's month excluded when to is its first instant)",
+			got, want)
+	}
+	p := MonthParams(time.Date(2024, 3, 10, 0, 0, 0, 0, time.UTC), nil) // leap year: February has 29 days
+	if p.Window != 31*24*time.Hour || p.PrevWindow != 29*24*time.Hour ||
+		!p.AsOf.Equal(time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("MonthParams(March 2024) = %+v, want as-of April 1, window 31 days, previous window 29 days", p)
+	}
+}

@@ -21,8 +21,9 @@ const handCasesFile = "../indicator/testdata/hand_cases.json"
 // handCase is the shape of one case in handCasesFile (indicator/cases_test.go).
 type handCase struct {
 	Name          string          `json:"name"`
-	AsOf          string          `json:"as_of"`     // RFC 3339
-	WindowMS      int64           `json:"window_ms"` // the window W in milliseconds
+	AsOf          string          `json:"as_of"`                    // RFC 3339
+	WindowMS      int64           `json:"window_ms"`                // the window W in milliseconds
+	PrevWindowMS  int64           `json:"prev_window_ms,omitempty"` // the previous window's, when not W
 	CoachingKinds []string        `json:"coaching_kinds"`
 	Events        []event.Event   `json:"events"`
 	Want          []indicator.Row `json:"want"`
@@ -81,7 +82,7 @@ func TestHandComputedCasesOnEveryEngine(t *testing.T) {
 			name:   c.Name,
 			prefix: p,
 			params: indicator.Params{AsOf: asOf, Window: time.Duration(c.WindowMS) * time.Millisecond,
-				CoachingKinds: c.CoachingKinds},
+				PrevWindow: time.Duration(c.PrevWindowMS) * time.Millisecond, CoachingKinds: c.CoachingKinds},
 			events: namespace(c.Events, uint64(i)),
 			want:   want,
 		}
@@ -103,7 +104,7 @@ func TestHandComputedCasesOnEveryEngine(t *testing.T) {
 		results := map[string]result{}
 		for _, c := range all {
 			t.Run(c.name, func(t *testing.T) {
-				key := fmt.Sprint(c.params.AsOf.UnixNano(), c.params.Window, c.params.CoachingKinds)
+				key := fmt.Sprint(c.params.AsOf.UnixNano(), c.params.Window, c.params.PrevWindow, c.params.CoachingKinds)
 				r, ok := results[key]
 				if !ok {
 					r.rows, r.err = s.Indicators(ctx, c.params)

@@ -230,10 +230,9 @@ func (s *Store) RunIndicators(ctx context.Context, run Run) ([]indicator.Row, er
 
 // params binds a window's parameters for the fragments.
 func params(p indicator.Params) []any {
-	asOf, w := p.AsOf.UnixMilli(), p.Window.Milliseconds()
 	return []any{
-		clickhouse.Named("as_of", asOf), clickhouse.Named("start", asOf-w), clickhouse.Named("prev_start", asOf-2*w),
-		clickhouse.Named("kinds", p.CoachingKinds),
+		clickhouse.Named("as_of", p.AsOf.UnixMilli()), clickhouse.Named("start", p.Start().UnixMilli()),
+		clickhouse.Named("prev_start", p.PrevStart().UnixMilli()), clickhouse.Named("kinds", p.CoachingKinds),
 	}
 }
 
@@ -313,4 +312,22 @@ func (s *Store) pruneHistory(ctx context.Context, cutoff time.Time) error {
 		}
 	}
 	return nil
+}
+
+// MonthlyIndicators computes the indicators of every calendar month in indicator.Months(from, to): one run per
+// month, each with the month as its window and the month before as the previous window (rep_growth). Rows are
+// ordered by month, then manager_id.
+func (s *Store) MonthlyIndicators(ctx context.Context, from, to time.Time, coachingKinds []string) ([]indicator.PeriodRow, error) {
+	var out []indicator.PeriodRow
+	for _, m := range indicator.Months(from, to) {
+		p := indicator.MonthParams(m, coachingKinds)
+		rows, err := s.Indicators(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("month %s: %w", m.Format("2006-01"), err)
+		}
+		for _, r := range rows {
+			out = append(out, indicator.PeriodRow{PeriodStart: p.Start(), PeriodEnd: p.AsOf, Row: r})
+		}
+	}
+	return out, nil
 }
