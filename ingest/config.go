@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/leadthrough/leadthrough/kafkaconn"
 )
 
 // Defaults of Config.
@@ -36,6 +38,13 @@ type Config struct {
 	//
 	// Required; Run returns ErrNoBrokers without them.
 	Brokers []string
+
+	// Kafka says how to connect to Brokers (TLS, SASL). Every connection of the worker uses it: the consumer group,
+	// the dead-letter producer and the topic metadata requests. A connection failure that retrying cannot cure (a
+	// refused password, an untrusted certificate: kafkaconn.Permanent) makes Run return it.
+	//
+	// Default: plaintext without authentication.
+	Kafka kafkaconn.Config
 
 	// GroupID is the consumer group. Workers with the same GroupID share the topics' partitions; committed offsets
 	// belong to the group. The first run of a new group reads every topic from the earliest offset, so nothing
@@ -90,6 +99,9 @@ type Config struct {
 func (cfg Config) withDefaults() (Config, error) {
 	if len(cfg.Brokers) == 0 {
 		return cfg, ErrNoBrokers
+	}
+	if err := cfg.Kafka.Validate(); err != nil {
+		return cfg, fmt.Errorf("ingest: %w", err)
 	}
 	if cfg.GroupID == "" {
 		cfg.GroupID = DefaultGroupID

@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go/protocol/metadata"
 
 	"github.com/leadthrough/leadthrough/event"
+	"github.com/leadthrough/leadthrough/kafkaconn"
 )
 
 const (
@@ -44,8 +45,15 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 	}
 	log := cfg.Logger.With("component", "ingest", "group", cfg.GroupID)
 
-	transport := &kafka.Transport{ClientID: clientID}
+	transport, err := cfg.Kafka.Transport(clientID)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
 	defer transport.CloseIdleConnections()
+	dialer, err := cfg.Kafka.Dialer(clientID)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
 	if err := ensureTopics(ctx, transport, cfg, log); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -57,7 +65,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 		Brokers:     cfg.Brokers,
 		GroupID:     cfg.GroupID,
 		GroupTopics: cfg.topicNames(),
-		Dialer:      &kafka.Dialer{ClientID: clientID, Timeout: 10 * time.Second, DualStack: true},
+		Dialer:      dialer,
 		StartOffset: kafka.FirstOffset,
 		// Synchronous commits: CommitMessages returns once the broker stored the offsets.
 		CommitInterval: 0,
@@ -92,12 +100,22 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 
 // ensureTopics asks the brokers for every source and dead-letter topic with automatic creation allowed, and waits
 // until each source topic exists: a consumer group that joins before its topic exists gets no partitions.
-// Dead-letter topics are created on a best-effort basis here and again on their first write.
+// Dead-letter topics are created on a best-effort basis here and again on their first write. When the brokers do
+// not answer, a direct connection tells why; a reason that waiting cannot cure (a refused password, an untrusted
+// certificate) ends the wait with that reason.
 func ensureTopics(ctx context.Context, transport *kafka.Transport, cfg Config, log *slog.Logger) error {
 	addr := kafka.TCP(cfg.Brokers...)
 	req := &metadata.Request{TopicNames: append(cfg.topicNames(), cfg.dlqTopicNames()...), AllowAutoTopicCreation: true}
 	for attempt := 1; ; attempt++ {
 		resp, err := transport.RoundTrip(ctx, addr, req)
+		if err != nil && ctx.Err() == nil {
+			if cerr := cfg.Kafka.Check(ctx, cfg.Brokers); cerr != nil {
+				if kafkaconn.Permanent(cerr) {
+					return cerr
+				}
+				err = cerr
+			}
+		}
 		if err == nil {
 			exists := make(map[string]bool)
 			for _, t := range resp.(*metadata.Response).Topics {

@@ -12,12 +12,17 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/leadthrough/leadthrough/event"
+	"github.com/leadthrough/leadthrough/kafkaconn"
 )
+
+const clientID = "leadthrough-publish"
 
 // Config says where to publish.
 type Config struct {
 	Brokers []string
 	Topic   string
+	// Kafka says how to connect to Brokers (TLS, SASL); default plaintext without authentication.
+	Kafka kafkaconn.Config
 	// BatchSize is the number of messages sent per produce request; default 1000.
 	BatchSize int
 	// Progress, when set, is called after each acknowledged batch with the number of events published so far.
@@ -35,7 +40,10 @@ func Events(ctx context.Context, cfg Config, evs []event.Event) error {
 
 // Raw publishes prepared messages (tests use it for malformed input).
 func Raw(ctx context.Context, cfg Config, msgs []kafka.Message) error {
-	w := NewWriter(cfg)
+	w, err := NewWriter(cfg)
+	if err != nil {
+		return err
+	}
 	defer w.Close()
 	return w.write(ctx, msgs, cfg.Progress)
 }
@@ -43,16 +51,22 @@ func Raw(ctx context.Context, cfg Config, msgs []kafka.Message) error {
 // Writer publishes events to one topic batch after batch, over the same connections, for a producer that has more
 // events than it should hold at once. Config.Progress is not called.
 type Writer struct {
-	cfg Config
-	w   *kafka.Writer
+	cfg       Config
+	w         *kafka.Writer
+	transport *kafka.Transport
 }
 
-// NewWriter returns a Writer for cfg's topic; Close it when done.
-func NewWriter(cfg Config) *Writer {
+// NewWriter returns a Writer for cfg's topic; Close it when done. It fails when cfg.Kafka is invalid
+// (kafkaconn.ErrConfig).
+func NewWriter(cfg Config) (*Writer, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 1000
 	}
-	return &Writer{cfg: cfg, w: &kafka.Writer{
+	transport, err := cfg.Kafka.Transport(clientID)
+	if err != nil {
+		return nil, err
+	}
+	return &Writer{cfg: cfg, transport: transport, w: &kafka.Writer{
 		Addr:                   kafka.TCP(cfg.Brokers...),
 		Topic:                  cfg.Topic,
 		Balancer:               &kafka.Hash{},
@@ -60,7 +74,8 @@ func NewWriter(cfg Config) *Writer {
 		AllowAutoTopicCreation: true,
 		BatchSize:              cfg.BatchSize,
 		BatchTimeout:           10 * time.Millisecond,
-	}}
+		Transport:              transport,
+	}}, nil
 }
 
 // Write encodes and publishes evs in order, after the events of earlier calls, and returns once all are
@@ -74,12 +89,21 @@ func (w *Writer) Write(ctx context.Context, evs []event.Event) error {
 }
 
 // Close flushes and closes the Writer's connections.
-func (w *Writer) Close() error { return w.w.Close() }
+func (w *Writer) Close() error {
+	err := w.w.Close()
+	w.transport.CloseIdleConnections()
+	return err
+}
 
 func (w *Writer) write(ctx context.Context, msgs []kafka.Message, progress func(done, total int)) error {
 	for start := 0; start < len(msgs); start += w.cfg.BatchSize {
 		batch := msgs[start:min(start+w.cfg.BatchSize, len(msgs))]
 		if err := writeRetrying(ctx, w.w, batch); err != nil {
+			// kafka.Writer words a refused connection as kafka-go or crypto/tls does; a connection of our own
+			// says which broker refused it and why (kafkaconn.ErrAuthentication, ErrTLS).
+			if cerr := w.cfg.Kafka.Check(ctx, w.cfg.Brokers); cerr != nil && ctx.Err() == nil {
+				return fmt.Errorf("publish %d messages to %s: %w", len(batch), w.cfg.Topic, cerr)
+			}
 			return fmt.Errorf("publish %d messages to %s at %v: %w", len(batch), w.cfg.Topic, w.cfg.Brokers, err)
 		}
 		if progress != nil {

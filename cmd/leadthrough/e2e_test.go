@@ -146,6 +146,33 @@ func TestEndToEndThroughKafkaAndClickHouse(t *testing.T) {
 		}
 	}
 
+	// --period month: one row per manager and calendar month, each equal to the reference model's for that month.
+	out.Reset()
+	if err := runIndicators(ctx, append(chFlags, "--period", "month", "--from", "2026-02-10T00:00:00Z",
+		"--to", "2026-04-01T00:00:00Z", "--format", "json"), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var months []indicator.PeriodRow
+	if err := json.Unmarshal(out.Bytes(), &months); err != nil || !strings.Contains(out.String(), `"period_start": "2026-02-01T00:00:00Z"`) {
+		t.Fatalf("monthly JSON (%v) lacks period_start as RFC 3339:\n%s", err, out.String())
+	}
+	for _, m := range indicator.Months(time.Date(2026, 2, 10, 0, 0, 0, 0, time.UTC), time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)) {
+		p := indicator.MonthParams(m, nil)
+		var gotMonth []indicator.Row
+		for _, r := range months {
+			if r.PeriodStart.Equal(p.Start()) && r.PeriodEnd.Equal(p.AsOf) {
+				gotMonth = append(gotMonth, r.Row)
+			}
+		}
+		want := indicator.Reference(evs, p)
+		if len(want) == 0 {
+			t.Fatalf("the hand scenario has no manager in %s", m.Format("2006-01"))
+		}
+		if diff := diffRows(gotMonth, want); diff != "" {
+			t.Errorf("%s differs from the reference model:\n%s", m.Format("January 2006"), diff)
+		}
+	}
+
 	dead := pipelinetest.ReadMessages(t, ctx, kafkaAddr, topic+".dlq", 2)
 	reasons := map[string]bool{}
 	for _, m := range dead {

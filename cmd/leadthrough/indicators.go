@@ -13,24 +13,55 @@ import (
 
 func runIndicators(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("indicators", "Computes every indicator of docs/indicators.md in ClickHouse for the window (as-of − W, as-of], "+
-		"one row per manager.", stderr)
+		"one row per manager; with --period month, for every calendar month from --from to --to, one row per manager "+
+		"and month.", stderr)
 	chCfg := clickhouseFlags(c, "leadthrough")
 	w := windowFlags(c)
-	var asOf time.Time
-	c.Func("as-of", "", "end of the window, RFC 3339 (e.g. 2026-03-31T00:00:00Z); default now", func(s string) error {
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return fmt.Errorf("want RFC 3339 like 2026-03-31T00:00:00Z")
-		}
-		asOf = t
-		return nil
-	})
+	var asOf, from, to time.Time
+	timeFlag := func(name, help string, dst *time.Time) {
+		c.Func(name, "", help, func(s string) error {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return fmt.Errorf("want RFC 3339 like 2026-03-31T00:00:00Z")
+			}
+			*dst = t
+			return nil
+		})
+	}
+	timeFlag("as-of", "end of the window, RFC 3339 (e.g. 2026-03-31T00:00:00Z); default now", &asOf)
+	period := c.String("period", "window", "window: one rolling window (--as-of, --window); month: calendar months "+
+		"(--from, --to), each the window (start of M, start of M+1] compared with the month before")
+	timeFlag("from", "with --period month: the first month reported is the one holding this time (RFC 3339); "+
+		"default: 12 months before --to", &from)
+	timeFlag("to", "with --period month: report the months that start before this time (RFC 3339); default now, "+
+		"so the current month is included", &to)
 	format := c.String("format", "table", "output format: table or json")
 	if err := c.parse(args); err != nil {
 		return err
 	}
 	if *format != "table" && *format != "json" {
 		return fmt.Errorf("%w: --format must be table or json, got %q", errUsage, *format)
+	}
+	switch *period {
+	case "window":
+		if !from.IsZero() || !to.IsZero() {
+			return fmt.Errorf("%w: --from and --to need --period month", errUsage)
+		}
+	case "month":
+		if !asOf.IsZero() {
+			return fmt.Errorf("%w: --as-of is for --period window; months use --from and --to", errUsage)
+		}
+		if to.IsZero() {
+			to = time.Now()
+		}
+		if from.IsZero() {
+			from = indicator.MonthStart(to).AddDate(0, -11, 0)
+		}
+		if !from.Before(to) {
+			return fmt.Errorf("%w: --from must be before --to", errUsage)
+		}
+	default:
+		return fmt.Errorf("%w: --period must be window or month, got %q", errUsage, *period)
 	}
 	if asOf.IsZero() {
 		asOf = time.Now()
@@ -40,6 +71,13 @@ func runIndicators(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer s.Close()
+	if *period == "month" {
+		rows, err := s.MonthlyIndicators(ctx, from, to, w.kinds)
+		if err != nil {
+			return err
+		}
+		return printMonths(stdout, *format, rows)
+	}
 	p := indicator.Params{AsOf: asOf, Window: w.window, CoachingKinds: w.kinds}.WithDefaults()
 	rows, err := s.Indicators(ctx, p)
 	if err != nil {
@@ -55,6 +93,38 @@ func runIndicators(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "Indicators for (%s, %s]\n\n", p.AsOf.Add(-p.Window).Format(time.RFC3339), p.AsOf.Format(time.RFC3339))
 	printTable(stdout, rows)
+	return nil
+}
+
+// printMonths writes monthly rows: JSON objects with period_start and period_end (RFC 3339) and every indicator, or
+// one table per month.
+func printMonths(out io.Writer, format string, rows []indicator.PeriodRow) error {
+	if format == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if rows == nil {
+			rows = []indicator.PeriodRow{}
+		}
+		return enc.Encode(rows)
+	}
+	for i := 0; i < len(rows); {
+		j := i
+		for j < len(rows) && rows[j].PeriodStart.Equal(rows[i].PeriodStart) {
+			j++
+		}
+		month := make([]indicator.Row, 0, j-i)
+		for _, r := range rows[i:j] {
+			month = append(month, r.Row)
+		}
+		fmt.Fprintf(out, "%s: (%s, %s]\n\n", rows[i].PeriodStart.Format("January 2006"),
+			rows[i].PeriodStart.Format(time.RFC3339), rows[i].PeriodEnd.Format(time.RFC3339))
+		printTable(out, month)
+		fmt.Fprintln(out)
+		i = j
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(out, "(no managers in any month of the range: have events been ingested?)")
+	}
 	return nil
 }
 

@@ -89,7 +89,10 @@ const progressEvery = 5 * time.Second
 func simulateAndPublish(ctx context.Context, cfg simulate.Config, brokers []string, topic string, log *slog.Logger) (simulate.Stats, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w := publish.NewWriter(publish.Config{Brokers: brokers, Topic: topic, BatchSize: publishBatch})
+	w, err := publish.NewWriter(publish.Config{Brokers: brokers, Topic: topic, BatchSize: publishBatch})
+	if err != nil {
+		return simulate.Stats{}, err
+	}
 	defer w.Close()
 	var generated, published atomic.Int64
 	batches := make(chan []event.Event, 2)
