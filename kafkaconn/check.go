@@ -111,12 +111,7 @@ func (c Config) checkOne(ctx context.Context, dialer *kafka.Dialer, addr string)
 	return nil
 }
 
-// Explain turns err, from a connection as c says to the broker at addr, into an *Error, unless it already is one
-// or is not about the connection (a broker's error code, say). ctx is the context the connection was made under.
-func (c Config) Explain(ctx context.Context, addr string, err error) error {
-	return c.explain(ctx, addr, err)
-}
-
+// explain turns err, from a connection as c says to the broker at addr under ctx, into an *Error.
 func (c Config) explain(ctx context.Context, addr string, err error) error {
 	if e := (*Error)(nil); errors.As(err, &e) {
 		return err
