@@ -16,6 +16,7 @@ import (
 	"github.com/leadthrough/leadthrough/crm/salesforce"
 	"github.com/leadthrough/leadthrough/ingest"
 	"github.com/leadthrough/leadthrough/ingest/chsink"
+	"github.com/leadthrough/leadthrough/kafkaconn"
 	"github.com/leadthrough/leadthrough/metrics"
 	"github.com/leadthrough/leadthrough/store"
 )
@@ -148,10 +149,13 @@ func (f *ingestFlags) config(log *slog.Logger, m *ingest.Metrics) (ingest.Config
 
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("ingest", "Consumes CRM events from Kafka and inserts them into ClickHouse in batches. Offsets are committed "+
-		"only after the insert succeeded; invalid messages go to <topic>.dlq with the reason in headers. Run `leadthrough migrate` first.", stderr)
+		"only after the insert succeeded; invalid messages go to <topic>.dlq with the reason in headers. Waits for "+
+		"ClickHouse and Kafka at startup. Run `leadthrough migrate` first.", stderr)
 	chCfg := clickhouseFlags(c, "leadthrough")
 	in := addIngestFlags(c)
-	listen := c.String("listen", "127.0.0.1:9465", "address for this worker's /metrics and /healthz; empty disables")
+	listen := c.String("listen", "127.0.0.1:9465", "address for this worker's /metrics and /healthz (503 until ClickHouse "+
+		"and Kafka answer); empty disables")
+	maxBackoff := startupFlags(c)
 	logger := logFlags(c)
 	if err := c.parse(args); err != nil {
 		return err
@@ -162,18 +166,23 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	s, err := openMigrated(ctx, *chCfg)
-	if err != nil {
-		return err
-	}
-	defer s.Close() // after sup.Wait: nothing uses the store any more
 
 	sup := supervise(ctx, log)
+	st := newStartup(*maxBackoff, log)
 	if *listen != "" {
-		if err := sup.Serve(metrics.NewServer(*listen, reg, sup.Healthy, log)); err != nil {
+		if err := sup.Serve(metrics.NewServer(*listen, reg, allHealthy(sup.Healthy, st.Healthy), log)); err != nil {
 			return sup.Stop(err)
 		}
 	}
+	s, err := st.ClickHouse(sup.Context(), *chCfg)
+	if err != nil {
+		return sup.Stop(err)
+	}
+	defer s.Close() // after sup.Wait: nothing uses the store any more
+	if err := st.Kafka(sup.Context(), kafkaconn.Config{}, cfg.Brokers); err != nil {
+		return sup.Stop(err)
+	}
+	st.Ready(nil)
 	log.Info("ingesting", "brokers", cfg.Brokers, "topics", topicNames(cfg.Topics), "clickhouse", chCfg.Addr, "database", chCfg.Database)
 	sup.Go("ingest worker", func(ctx context.Context) error { return ingest.Run(ctx, cfg, chsink.New(s)) })
 	return sup.Wait()
@@ -194,7 +203,7 @@ func topicNames(ts []ingest.Topic) []string {
 func openMigrated(ctx context.Context, cfg store.Config) (*store.Store, error) {
 	s, err := store.Open(ctx, cfg)
 	if err != nil {
-		if !errors.Is(err, store.ErrUnreachable) {
+		if !errors.Is(err, store.ErrUnreachable) && !errors.Is(err, store.ErrAuth) && !errors.Is(err, store.ErrTLS) {
 			err = fmt.Errorf("%w (has `leadthrough migrate` run?)", err)
 		}
 		return nil, err

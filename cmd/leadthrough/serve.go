@@ -11,6 +11,7 @@ import (
 
 	"github.com/leadthrough/leadthrough/ingest"
 	"github.com/leadthrough/leadthrough/ingest/chsink"
+	"github.com/leadthrough/leadthrough/kafkaconn"
 	"github.com/leadthrough/leadthrough/metrics"
 )
 
@@ -18,13 +19,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	c := newCommand("serve", "Serves /metrics with per-manager indicators over a rolling window ending now, recomputed in ClickHouse "+
 		"every --refresh-interval and served from memory, and /healthz. Each refresh is also stored in the table "+
 		"team_indicators for Grafana. With --ingest, the ingest worker runs in this process too and its counters are "+
-		"on the same /metrics. A component that fails stops the process.", stderr)
+		"on the same /metrics. Waits for ClickHouse (and Kafka with --ingest) at startup; a component that fails stops "+
+		"the process.", stderr)
 	chCfg := clickhouseFlags(c, "leadthrough")
 	w := windowFlags(c)
-	listen := c.String("listen", "127.0.0.1:9464", "address for /metrics and /healthz (host:port; :9464 for all interfaces)")
+	listen := c.String("listen", "127.0.0.1:9464", "address for /metrics and /healthz (host:port; :9464 for all interfaces); "+
+		"/healthz answers 503 while starting and when the indicators are older than 3 --refresh-interval")
 	interval := c.Duration("refresh-interval", time.Minute, "how often the indicators are recomputed")
 	withIngest := c.Bool("ingest", false, "also run the ingest worker in this process (it takes the same flags as leadthrough ingest)")
 	in := addIngestFlags(c)
+	maxBackoff := startupFlags(c)
 	logger := logFlags(c)
 	if err := c.parse(args); err != nil {
 		return err
@@ -41,24 +45,30 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ingestCfg = cfg
 	}
 
-	s, err := openMigrated(ctx, *chCfg)
-	if err != nil {
-		return err
-	}
-	defer s.Close() // after sup.Wait: nothing uses the store any more
-	refresher, err := metrics.NewRefresher(metrics.RefresherConfig{Source: s, Saver: s, Window: w.window,
-		CoachingKinds: w.kinds, Interval: *interval, Logger: log}, reg)
-	if err != nil {
-		return err
-	}
-
 	sup := supervise(ctx, log)
-	srv := metrics.NewServer(*listen, reg, allHealthy(sup.Healthy, func() error { return refresher.Healthy(3 * *interval) }), log)
+	st := newStartup(*maxBackoff, log)
+	srv := metrics.NewServer(*listen, reg, allHealthy(sup.Healthy, st.Healthy), log)
 	if err := sup.Serve(srv); err != nil {
 		return sup.Stop(err)
 	}
 	fmt.Fprintf(stdout, "serving http://%s/metrics and /healthz (indicators over the last %s, refreshed every %s)\n",
 		srv.Addr(), humanWindow(w.window), *interval)
+	s, err := st.ClickHouse(sup.Context(), *chCfg)
+	if err != nil {
+		return sup.Stop(err)
+	}
+	defer s.Close() // after sup.Wait: nothing uses the store any more
+	if *withIngest {
+		if err := st.Kafka(sup.Context(), kafkaconn.Config{}, ingestCfg.Brokers); err != nil {
+			return sup.Stop(err)
+		}
+	}
+	refresher, err := metrics.NewRefresher(metrics.RefresherConfig{Source: s, Saver: s, Window: w.window,
+		CoachingKinds: w.kinds, Interval: *interval, Logger: log}, reg)
+	if err != nil {
+		return sup.Stop(err)
+	}
+	st.Ready(func() error { return refresher.Healthy(3 * *interval) })
 	sup.Go("indicator refresher", refresher.Run)
 	if *withIngest {
 		sup.Go("ingest worker", func(ctx context.Context) error { return ingest.Run(ctx, ingestCfg, chsink.New(s)) })
