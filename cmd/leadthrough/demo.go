@@ -13,6 +13,7 @@ import (
 	"github.com/leadthrough/leadthrough/ingest"
 	"github.com/leadthrough/leadthrough/ingest/chsink"
 	"github.com/leadthrough/leadthrough/metrics"
+	"github.com/leadthrough/leadthrough/publish"
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,7 +49,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "1/4 embedded broker on %s, ClickHouse database %s at %s\n", b.Addr(), chCfg.Database, chCfg.Addr)
 
 	started := time.Now()
-	stats, err := simulateAndPublish(ctx, simCfg, []string{b.Addr()}, topic, log)
+	stats, err := simulateAndPublish(ctx, simCfg, publish.Config{Brokers: []string{b.Addr()}, Topic: topic}, log)
 	if err != nil {
 		return err
 	}

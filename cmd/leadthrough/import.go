@@ -82,7 +82,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	c.fs.BoolVar(&opt.SkipInvalid, "skip-invalid", false, c.register("skip-invalid", "skip invalid rows, count them and "+
 		"list them as warnings, instead of importing nothing"))
 	mapping := csvMappingFlags(c)
-	brokers := brokersFlag(c)
+	kafka := kafkaFlags(c)
 	topic := c.String("topic", "crm.events", "topic to publish to; ignored with --direct")
 	direct := c.Bool("direct", false, "write the events straight into ClickHouse (--clickhouse-addr, --clickhouse-database; "+
 		"creates and migrates the database first) instead of publishing to Kafka, for when no Kafka is at hand")
@@ -125,9 +125,10 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		err = writeDirect(ctx, *chCfg, res.Events, *batchSize, bar.update, log)
 		bar.finish()
 	} else {
-		dest = fmt.Sprintf("published to %s on %s", *topic, strings.Join(*brokers, ","))
+		dest = fmt.Sprintf("published to %s on %s", *topic, strings.Join(kafka.Brokers, ","))
 		bar := newProgress(stderr, "publishing to Kafka")
-		err = publish.Events(ctx, publish.Config{Brokers: *brokers, Topic: *topic, Progress: bar.update}, res.Events)
+		err = publish.Events(ctx, publish.Config{Brokers: kafka.Brokers, Kafka: kafka.Conn, Topic: *topic,
+			Progress: bar.update}, res.Events)
 		bar.finish()
 	}
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 	"github.com/leadthrough/leadthrough/crm/salesforce"
 	"github.com/leadthrough/leadthrough/ingest"
 	"github.com/leadthrough/leadthrough/ingest/chsink"
-	"github.com/leadthrough/leadthrough/kafkaconn"
 	"github.com/leadthrough/leadthrough/metrics"
 	"github.com/leadthrough/leadthrough/store"
 )
@@ -114,14 +113,14 @@ func addVendorFlags(c *command) *vendorFlags {
 }
 
 type ingestFlags struct {
-	brokers *[]string
-	topics  *[]topicSpec
-	vendor  *vendorFlags
-	cfg     ingest.Config
+	kafka  *kafkaClient
+	topics *[]topicSpec
+	vendor *vendorFlags
+	cfg    ingest.Config
 }
 
 func addIngestFlags(c *command) *ingestFlags {
-	f := &ingestFlags{brokers: brokersFlag(c), topics: topicsFlag(c), vendor: addVendorFlags(c)}
+	f := &ingestFlags{kafka: kafkaFlags(c), topics: topicsFlag(c), vendor: addVendorFlags(c)}
 	c.fs.StringVar(&f.cfg.GroupID, "group", ingest.DefaultGroupID,
 		c.register("group", "Kafka consumer group; workers with the same group share the partitions"))
 	c.fs.StringVar(&f.cfg.DLQSuffix, "dlq-suffix", ingest.DefaultDLQSuffix, c.register("dlq-suffix", "dead-letter topic suffix"))
@@ -136,7 +135,7 @@ func addIngestFlags(c *command) *ingestFlags {
 
 func (f *ingestFlags) config(log *slog.Logger, m *ingest.Metrics) (ingest.Config, error) {
 	cfg := f.cfg
-	cfg.Brokers, cfg.Logger, cfg.Metrics = *f.brokers, log, m
+	cfg.Brokers, cfg.Kafka, cfg.Logger, cfg.Metrics = f.kafka.Brokers, f.kafka.Conn, log, m
 	for _, t := range *f.topics {
 		d, err := formats[t.format](*f.vendor)
 		if err != nil {
@@ -179,7 +178,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return sup.Stop(err)
 	}
 	defer s.Close() // after sup.Wait: nothing uses the store any more
-	if err := st.Kafka(sup.Context(), kafkaconn.Config{}, cfg.Brokers); err != nil {
+	if err := st.Kafka(sup.Context(), cfg.Kafka, cfg.Brokers); err != nil {
 		return sup.Stop(err)
 	}
 	st.Ready(nil)

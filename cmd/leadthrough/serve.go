@@ -11,7 +11,6 @@ import (
 
 	"github.com/leadthrough/leadthrough/ingest"
 	"github.com/leadthrough/leadthrough/ingest/chsink"
-	"github.com/leadthrough/leadthrough/kafkaconn"
 	"github.com/leadthrough/leadthrough/metrics"
 )
 
@@ -59,7 +58,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer s.Close() // after sup.Wait: nothing uses the store any more
 	if *withIngest {
-		if err := st.Kafka(sup.Context(), kafkaconn.Config{}, ingestCfg.Brokers); err != nil {
+		if err := st.Kafka(sup.Context(), ingestCfg.Kafka, ingestCfg.Brokers); err != nil {
 			return sup.Stop(err)
 		}
 	}

@@ -55,7 +55,7 @@ func (f *simulateFlags) config() (simulate.Config, error) {
 func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("simulate", "Publishes a synthetic sales organisation's events (users, reporting lines, deals, activities) as "+
 		"canonical CloudEvents to Kafka: a coach, a player-coach who takes deals over, and a balanced manager, repeating.", stderr)
-	brokers := brokersFlag(c)
+	kafka := kafkaFlags(c)
 	topic := c.String("topic", "crm.events", "topic to publish to")
 	sim := addSimulateFlags(c)
 	logger := logFlags(c)
@@ -66,12 +66,12 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	stats, err := simulateAndPublish(ctx, cfg, *brokers, *topic, logger())
+	stats, err := simulateAndPublish(ctx, cfg, publish.Config{Brokers: kafka.Brokers, Kafka: kafka.Conn, Topic: *topic}, logger())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "published %d events for %d managers to %s on %v (seed %d, %d days to %s)\n", stats.Events,
-		len(cfg.Styles()), *topic, *brokers, cfg.Seed, cfg.Days, cfg.End.Format(time.RFC3339))
+		len(cfg.Styles()), *topic, kafka.Brokers, cfg.Seed, cfg.Days, cfg.End.Format(time.RFC3339))
 	return nil
 }
 
@@ -83,13 +83,15 @@ const publishBatch = 5000
 // progressEvery is how often a long simulation logs its progress.
 const progressEvery = 5 * time.Second
 
-// simulateAndPublish publishes cfg's events to topic while they are generated: the simulation fills batches, which
-// a second goroutine encodes and publishes, each acknowledged before the next. It logs progress every few seconds
-// (the first lines of a long run show no events yet: the simulation plays every deal once before it emits).
-func simulateAndPublish(ctx context.Context, cfg simulate.Config, brokers []string, topic string, log *slog.Logger) (simulate.Stats, error) {
+// simulateAndPublish publishes cfg's events where and as pub says (its BatchSize becomes publishBatch) while they are
+// generated: the simulation fills batches, which a second goroutine encodes and publishes, each acknowledged before
+// the next. It logs progress every few seconds (the first lines of a long run show no events yet: the simulation
+// plays every deal once before it emits).
+func simulateAndPublish(ctx context.Context, cfg simulate.Config, pub publish.Config, log *slog.Logger) (simulate.Stats, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := publish.NewWriter(publish.Config{Brokers: brokers, Topic: topic, BatchSize: publishBatch})
+	pub.BatchSize = publishBatch
+	w, err := publish.NewWriter(pub)
 	if err != nil {
 		return simulate.Stats{}, err
 	}
@@ -166,7 +168,7 @@ func simulateAndPublish(ctx context.Context, cfg simulate.Config, brokers []stri
 	case err != nil:
 		return stats, err
 	}
-	log.Info("published", "events", stats.Events, "distinct", stats.Distinct(), "topic", topic,
+	log.Info("published", "events", stats.Events, "distinct", stats.Distinct(), "topic", pub.Topic,
 		"elapsed", time.Since(start).Round(time.Millisecond))
 	return stats, nil
 }
