@@ -86,7 +86,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 	})
 	dlq := newDeadLetterWriter(cfg, transport, log)
 	w := newWorker(cfg, sink, reader, dlq, log)
-	log.Info("ingest started", "topics", cfg.topicNames(), "brokers", cfg.Brokers)
+	log.Info("ingest started", "topics", cfg.topicNames(), "brokers", cfg.Brokers, "connection", cfg.Kafka)
 	err = w.run(ctx)
 	if cerr := reader.Close(); cerr != nil {
 		log.Warn("closing the consumer", "err", cerr)

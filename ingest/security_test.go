@@ -1,9 +1,13 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +41,10 @@ func TestRunOverSASLSSLStoresEventsAndDeadLettersWithEveryMechanism(t *testing.T
 				t.Fatal(err)
 			}
 
-			w := env.Ingest(ctx, t, ingest.Config{Brokers: []string{k.Addr}, Kafka: conn, Topics: []ingest.Topic{{Name: topic}}})
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			w := env.Ingest(ctx, t, ingest.Config{Brokers: []string{k.Addr}, Kafka: conn, Topics: []ingest.Topic{{Name: topic}},
+				Logger: logger})
 			w.WaitStored(ctx, t, 20)
 			// The dead letter went out over SASL_SSL too; read it back through the plaintext listener.
 			dead := pipelinetest.ReadMessages(t, ctx, env.Kafka, topic+ingest.DefaultDLQSuffix, 1)
@@ -45,8 +52,26 @@ func TestRunOverSASLSSLStoresEventsAndDeadLettersWithEveryMechanism(t *testing.T
 				t.Errorf("dead letter reason %q, want malformed_json", got)
 			}
 			w.Stop(t)
+			if !strings.Contains(logs.String(), "connection=\"TLS (private CA), SASL "+m+" as "+k.User+"\"") {
+				t.Errorf("the start is not logged with the connection:\n%s", logs.String())
+			}
+			if strings.Contains(logs.String(), k.Password) {
+				t.Errorf("the logs show the password:\n%s", logs.String())
+			}
 		})
 	}
+}
+
+// syncWriter serialises the writes of the worker's goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 // TestRunStopsAtOnceWhenKafkaRefusesTheConnection: a refused password or an untrusted certificate does not get
