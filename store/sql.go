@@ -24,15 +24,22 @@ import (
 var placeholder = regexp.MustCompile(`\{\{(\w+)\}\}`)
 
 // fragmentSets holds every named fragment; each file registers its own concern's set.
-var fragmentSets = []map[string]string{reportingFragments, attributionFragments, teamFragments}
+var fragmentSets = []map[string]string{reportingFragments, attributionFragments, teamFragments, promotionFragments}
 
 // expand replaces each {{name}} with the named fragment, recursively, as a parenthesised subquery.
-func expand(sql string) string {
+func expand(sql string) string { return expandWith(sql, nil) }
+
+// expandWith is expand with some fragments swapped for others wherever they are referenced, also inside other
+// fragments: {"candidates": "owned_candidates"} reuses the deal fragments for another set of deals.
+func expandWith(sql string, swap map[string]string) string {
 	return placeholder.ReplaceAllStringFunc(sql, func(m string) string {
 		name := placeholder.FindStringSubmatch(m)[1]
+		if to, ok := swap[name]; ok {
+			name = to
+		}
 		for _, set := range fragmentSets {
 			if f, ok := set[name]; ok {
-				return "(" + expand(f) + "\n)"
+				return "(" + expandWith(f, swap) + "\n)"
 			}
 		}
 		panic("store: unknown SQL fragment " + name)
