@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/leadthrough/leadthrough/kafkaconn"
 )
 
 func TestStartupRetriesOnlyWhatRetryingCanCure(t *testing.T) {
@@ -73,5 +79,18 @@ func TestStartupStopsWaitingWhenAskedTo(t *testing.T) {
 	})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", err)
+	}
+}
+
+func TestStartupStopsWaitingForAKafkaWhoseCertificateDoesNotVerify(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler()) // its certificate is signed by no CA the system trusts
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+	st := newStartup(time.Millisecond, quietLog)
+	err := waitOrFail(t, 30*time.Second, func() error {
+		return st.Kafka(context.Background(), kafkaconn.Config{TLS: &tls.Config{}}, []string{addr})
+	})
+	if !kafkaconn.Permanent(err) || !strings.Contains(err.Error(), "Kafka at "+addr) {
+		t.Errorf("got %v, want at once a permanent error naming Kafka at %s", err, addr)
 	}
 }
