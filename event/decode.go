@@ -332,14 +332,14 @@ func requiredString(top map[string]json.RawMessage, name string, dst *string) er
 
 func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
 
-// strictUnmarshal rejects trailing data after the JSON value, which json.Unmarshal also does; kept separate so the
-// rule is explicit.
+// strictUnmarshal rejects anything but white space after the JSON value, which json.Unmarshal also does; kept
+// separate so the rule is explicit. (Decoder.More is no test for it: it reports false before a stray '}' or ']'.)
 func strictUnmarshal(raw []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	if len(bytes.TrimSpace(raw[dec.InputOffset():])) > 0 {
 		return errors.New("trailing data after the JSON object")
 	}
 	return nil

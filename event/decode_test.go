@@ -27,6 +27,14 @@ func TestDecodeDesignExample(t *testing.T) {
 	}
 }
 
+func TestDecodeAcceptsWhiteSpaceAroundTheDocument(t *testing.T) {
+	for _, raw := range []string{valid + "\n", " \t" + valid + "\r\n  "} {
+		if _, err := Decode([]byte(raw)); err != nil {
+			t.Errorf("%q: %v", raw, err)
+		}
+	}
+}
+
 // with replaces one top-level attribute or data field (path "data.x") of the valid example; nil deletes it.
 func with(t *testing.T, base, path string, v any) []byte {
 	t.Helper()
@@ -63,6 +71,9 @@ func TestDecodeRejectsBadInputWithReasonAndFieldPath(t *testing.T) {
 		{"malformed JSON", []byte(`{"specversion":"1.0",`), ReasonMalformedJSON, "malformed JSON"},
 		{"not an object", []byte(`[1,2]`), ReasonMalformedJSON, "malformed JSON"},
 		{"trailing data", []byte(valid + ` {}`), ReasonMalformedJSON, "trailing data"},
+		{"trailing closing brace", []byte(valid + `}`), ReasonMalformedJSON, "trailing data"},
+		{"trailing closing bracket", []byte(valid + "\n]"), ReasonMalformedJSON, "trailing data"},
+		{"trailing text", []byte(valid + ` trailing`), ReasonMalformedJSON, "trailing data"},
 		{"invalid UTF-8", []byte("{\"specversion\":\"1.0\",\"id\":\"\xff\"}"), ReasonInvalidUTF8, "UTF-8"},
 		{"wrong spec version", with(t, valid, "specversion", "0.3"), ReasonSpecVersion, "specversion: must be"},
 		{"missing id", with(t, valid, "id", nil), ReasonMissingField, "id: required"},
