@@ -3,6 +3,7 @@ package indicator
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +88,47 @@ func TestPromotedRepWithoutSelfClosedWinsHasNoRank(t *testing.T) {
 	want := []Promotion{{ManagerID: "P", ManagerName: "P", PromotedAt: at("day 10 00:00"), RepsRanked: 1}}
 	if showPromotions(got) != showPromotions(want) {
 		t.Fatalf("promotions:\n%s\nwant:\n%s", showPromotions(got), showPromotions(want))
+	}
+}
+
+// TestWatchShowsEachTenurePeriodNextToTheCurrentMedians: P, promoted at day 40 00:00, takes over R3's deal D9 at day
+// 50 and wins it at day 55. As of day 100 00:00 the watch has tenure periods 1 (day 40, day 70] and 2 (day 70,
+// day 100], the latter ending at as_of.
+func TestWatchShowsEachTenurePeriodNextToTheCurrentMedians(t *testing.T) {
+	evs := history(slices.Concat(
+		[]event.Event{
+			reportsTo(at("day 0 09:00"), "P", "H"), reportsTo(at("day 0 09:00"), "R2", "H"),
+			reportsTo(at("day 0 09:00"), "R3", "H"), reportsTo(at("day 40 00:00"), "R3", "P"),
+			created(at("day 45 10:00"), "D9", "R3", 700), ownerChanged(at("day 50 10:00"), "D9", "P", "R3"),
+			won(at("day 55 10:00"), "D9"),
+		},
+		selfWon("D1", "P", "day 1 10:00", "day 10 10:00", 500),
+	)...)
+	asOf := at("day 100 00:00")
+	got, err := Watch(ReferencePromotions(evs, asOf), Params{AsOf: asOf}, DefaultWatchMonths,
+		func(p Params) ([]Row, error) { return Reference(evs, p), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	show := func(ws []WatchRow) string {
+		var out []string
+		for _, w := range ws {
+			out = append(out, fmt.Sprintf("%s k=%d (%s, %s] takeover=%s share=%s coverage=%s closed=%d takeovers=%d "+
+				"team=%d | medians %s %s %s", w.ManagerID, w.Period, w.PeriodStart.Format(time.RFC3339),
+				w.PeriodEnd.Format(time.RFC3339), show(w.TakeoverRate), show(w.ManagerClosedShare),
+				show(w.CoachingCoverage), w.ClosedDeals, w.Takeovers, w.TeamReps, show(w.MedianTakeoverRate),
+				show(w.MedianManagerClosedShare), show(w.MedianCoachingCoverage)))
+		}
+		return strings.Join(out, "\n")
+	}
+	// Period 1: D9 (R(d) = R3, whose manager at the close is P) closed by P after a takeover: 1 closed, 1 won,
+	// share 1, rate 1, 1 takeover; team R3, not coached. Period 2: no deal; team R3. Current window (day 70,
+	// day 100]: no manager closed a deal (rates null); H (team R2) and P (team R3) coached nobody: median 0.
+	want := strings.Join([]string{
+		"P k=1 (2026-02-10T00:00:00Z, 2026-03-12T00:00:00Z] takeover=1 share=1 coverage=0 closed=1 takeovers=1 team=1 | medians null null 0",
+		"P k=2 (2026-03-12T00:00:00Z, 2026-04-11T00:00:00Z] takeover=null share=null coverage=0 closed=0 takeovers=0 team=1 | medians null null 0",
+	}, "\n")
+	if got := show(got); got != want {
+		t.Fatalf("watch:\n%s\nwant:\n%s", got, want)
 	}
 }

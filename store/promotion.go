@@ -167,3 +167,16 @@ func (s *Store) repRecord(ctx context.Context, promotedAt time.Time) (map[string
 	}
 	return amounts, wins, rows.Err()
 }
+
+// Watch is the new-manager watch as of current.AsOf (indicator.Watch over Promotions): one row per tenure period of
+// every manager promoted within the last `months` months, each period computed like any window.
+func (s *Store) Watch(ctx context.Context, current indicator.Params, months int) ([]indicator.WatchRow, error) {
+	current = current.WithDefaults()
+	promotions, err := s.Promotions(ctx, current.AsOf)
+	if err != nil {
+		return nil, err
+	}
+	return indicator.Watch(promotions, current, months, func(p indicator.Params) ([]indicator.Row, error) {
+		return s.Indicators(ctx, p)
+	})
+}

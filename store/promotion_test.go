@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -59,5 +60,37 @@ func TestPromotionsMatchTheReferenceModel(t *testing.T) {
 			t.Fatalf("promotions differ:\nSQL       %s\nreference %s", g, w)
 		}
 		t.Logf("%d promotions compared", len(want))
+	})
+}
+
+// TestWatchMatchesTheReferenceModel: the new-manager watch from the SQL equals the one from the reference model on
+// random histories with promotions.
+func TestWatchMatchesTheReferenceModel(t *testing.T) {
+	asOf := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
+	var all []event.Event
+	for seed := range uint64(3) {
+		all = append(all, namespace(scenario.Random(seed+900, asOf), seed)...)
+	}
+	current := indicator.Params{AsOf: asOf}
+	want, err := indicator.Watch(indicator.ReferencePromotions(all, asOf), current, indicator.DefaultWatchMonths,
+		func(p indicator.Params) ([]indicator.Row, error) { return indicator.Reference(all, p), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) == 0 {
+		t.Fatal("empty watch: the scenarios have no recent promotion")
+	}
+	forEachEngine(t, func(t *testing.T, s *Store) {
+		insert(t, s, all)
+		got, err := s.Watch(context.Background(), current, indicator.DefaultWatchMonths)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if string(g) != string(w) {
+			t.Fatalf("watch differs:\nSQL       %s\nreference %s", g, w)
+		}
+		t.Logf("%d watch rows compared", len(want))
 	})
 }
