@@ -50,8 +50,19 @@ func (a *arrivals) step() (time.Time, bool) {
 		return time.Time{}, false
 	}
 	at := work(a.rng, a.t)
-	// Nobody opens a deal on their last day.
-	return at, a.o.inPeriod(at) && a.u.activeAt(at) && (a.u.gone.IsZero() || at.Before(a.u.gone.Add(-day)))
+	if !a.o.inPeriod(at) || !a.u.activeAt(at) {
+		return at, false
+	}
+	// Nobody opens a deal on their last day in a team. Once promoted, the star keeps opening deals of their own,
+	// at a manager's rate.
+	switch lv := a.u.leavesTeam(); {
+	case lv.IsZero() || at.Before(lv.Add(-day)):
+		return at, true
+	case a.u.promoted.IsZero() || at.Before(a.u.promoted):
+		return at, false
+	default:
+		return at, a.rng.Float64()*a.perDay < styles[Promoted].ownPerMonth/30
+	}
 }
 
 // settle draws until the earliest opening not taken yet is known, and reports whether there is one. An opening is
@@ -90,7 +101,11 @@ func (g *gen) planArrivals(src *rand.PCG) []arrivalPlan {
 		}
 	}
 	for _, r := range g.reps {
-		plan(r, g.cfg.DealsPerRepPerMonth)
+		if r.star {
+			plan(r, starDeals*g.cfg.DealsPerRepPerMonth)
+		} else {
+			plan(r, g.cfg.DealsPerRepPerMonth)
+		}
 	}
 	for _, m := range g.managers {
 		plan(m, styles[m.style].ownPerMonth)
@@ -177,7 +192,7 @@ func (g *gen) playDeal(owner *user, t0 time.Time) {
 	g.deals++
 	d := &deal{g: g, id: dealID(g.deals), owner: owner, last: t0.Add(-time.Minute)}
 	defer d.finish()
-	own := !owner.rep
+	own := !owner.repAt(t0)
 	team, size := owner, 1.3
 	if !own {
 		team, size = owner.managerAt(t0), g.sizeFactor(owner, t0)
@@ -198,8 +213,14 @@ func (g *gen) playDeal(owner *user, t0 time.Time) {
 	}
 
 	// A deal marked for takeover at creation is taken over when it reaches takeStage by the owner's manager then.
-	// Should the owner have changed teams meanwhile, the new manager takes it with the odds of its own style.
-	candidate := !own && g.diffuse("takeover/"+team.id, params.takeover)
+	// Should the owner have changed teams by the time the deal reaches takeStage, the new manager marks it afresh,
+	// with its own style's odds (and should the manager change between marking and taking, the new one takes it
+	// with the odds of its own style relative to the marker's). No manager takes over the star's deals.
+	candidate := !own && !owner.star && g.diffuse("takeover/"+team.id, params.takeover)
+	marker := team // the manager whose style decided candidate
+	if owner.star {
+		marker = nil
+	}
 	takeStage := 3
 	if g.rng.Float64() < takeAtProposal {
 		takeStage = 2
@@ -248,6 +269,15 @@ func (g *gen) playDeal(owner *user, t0 time.Time) {
 			d.put(t, event.DealAmountChanged, event.Data{Amount: event.Ptr(d.amount), Currency: "USD"})
 			amountChanged = true
 		}
+		if s == takeStage && !own && !d.owner.star {
+			if m := d.owner.managerAt(d.last); m != nil && m != marker {
+				was := candidate
+				candidate, marker = g.diffuse("takeover/"+m.id, styles[m.style].takeover), m
+				if was && !candidate {
+					decide(d.owner, g.winProbability(d.owner, d.last.Add(10*day)), s)
+				}
+			}
+		}
 		if candidate && s == takeStage {
 			candidate = false
 			t, ok := d.after(0.1, 2)
@@ -255,7 +285,7 @@ func (g *gen) playDeal(owner *user, t0 time.Time) {
 				return
 			}
 			m := d.owner.managerAt(t)
-			if m != nil && (m == team || g.rng.Float64() < styles[m.style].takeover/params.takeover) {
+			if m != nil && (m == marker || g.rng.Float64() < styles[m.style].takeover/styles[marker.style].takeover) {
 				d.changeOwner(t, m, m)
 				decide(m, styles[m.style].takeoverWin, 3)
 			} else {
@@ -274,7 +304,7 @@ func (g *gen) playDeal(owner *user, t0 time.Time) {
 	}
 	d.close(t, won)
 
-	if g.rng.Float64() >= reopenRatio || !d.owner.gone.IsZero() {
+	if g.rng.Float64() >= reopenRatio || !d.owner.leavesTeam().IsZero() {
 		return
 	}
 	if t, ok = d.after(2, 10); !ok {
@@ -294,7 +324,7 @@ func (g *gen) playDeal(owner *user, t0 time.Time) {
 	}
 	p := ownDealWin
 	switch {
-	case d.owner.rep:
+	case d.owner.repAt(t):
 		p = g.winProbability(d.owner, t)
 	case d.takenFrom != nil:
 		p = styles[d.owner.style].takeoverWin
@@ -335,18 +365,19 @@ func (d *deal) put(t time.Time, typ string, data event.Data) {
 	d.last = t
 }
 
-// handOffIfLeaving gives the open deal to a teammate an hour before its owner leaves, if the next event (at t) is
-// that close to the departure or later.
+// handOffIfLeaving gives the open deal to a teammate an hour before its owner leaves the team (the company, or
+// the rep's role when promoted), if the next event (at t) is that close to the departure or later.
 func (d *deal) handOffIfLeaving(t time.Time) {
 	o := d.owner
-	if !d.open || o.gone.IsZero() || t.Before(o.gone.Add(-2*time.Hour)) {
+	lv := o.leavesTeam()
+	if !d.open || lv.IsZero() || t.Before(lv.Add(-2*time.Hour)) {
 		return
 	}
-	at := o.gone.Add(-time.Hour)
+	at := lv.Add(-time.Hour)
 	if !at.After(d.last) {
 		at = d.last.Add(time.Minute)
 	}
-	if at.After(d.g.end) || !at.Before(o.gone) {
+	if at.After(d.g.end) || !at.Before(lv) {
 		return
 	}
 	if mgr := o.managerAt(at); mgr != nil {
@@ -360,7 +391,7 @@ func (d *deal) handOffIfLeaving(t time.Time) {
 func (d *deal) changeOwner(t time.Time, to, by *user) {
 	d.put(t, event.DealOwnerChanged, event.Data{OwnerID: to.id, PreviousOwnerID: d.owner.id, ChangedBy: by.id})
 	d.endTenure(t)
-	if d.owner.rep && !to.rep {
+	if d.owner.repAt(t) && !to.repAt(t) {
 		d.takenFrom = d.owner
 	}
 	d.owner, d.from = to, t
@@ -386,7 +417,7 @@ func (d *deal) close(t time.Time, won bool) {
 
 func (d *deal) endTenure(t time.Time) {
 	tn := tenure{owner: d.owner, from: d.from, to: t}
-	if !d.owner.rep {
+	if !d.owner.repAt(d.from) {
 		tn.rep = d.takenFrom
 	}
 	d.tenures = append(d.tenures, tn)
@@ -414,6 +445,9 @@ func (d *deal) finish() {
 		kinds, subject, n := []string{"call", "email", "meeting"}, tn.owner, 1+g.rng.IntN(3)
 		if tn.rep != nil {
 			kinds, subject, n = []string{"joint_call", "call", "meeting"}, tn.rep, 1+g.rng.IntN(2)
+			if !tn.rep.gone.IsZero() && tn.rep.gone.Before(to) {
+				to = tn.rep.gone // no activity with a rep who has left
+			}
 		}
 		for range n {
 			t := g.work(tn.from.Add(time.Duration(g.rng.Float64() * float64(to.Sub(tn.from)))))

@@ -24,19 +24,24 @@ var styles = map[Style]styleParams{
 	Coach:       {takeover: 0.01, takeoverWin: 0.5, ownPerMonth: 0, learnPerDay: 0.005, coachingWeek: 0.95, otherWeek: 0.15},
 	PlayerCoach: {takeover: 0.68, takeoverWin: 0.65, ownPerMonth: 1.5, learnPerDay: -0.002, coachingWeek: 0.025, otherWeek: 0.45},
 	Balanced:    {takeover: 0.17, takeoverWin: 0.55, ownPerMonth: 0.5, learnPerDay: 0.002, coachingWeek: 0.9, otherWeek: 0.2},
+	Promoted:    {takeover: 0.8, takeoverWin: 0.65, ownPerMonth: 1.5, learnPerDay: -0.002, coachingWeek: 0.025, otherWeek: 0.45},
 }
 
 const (
 	day            = 24 * time.Hour
 	ownDealWin     = 0.5 // win probability of a manager's own deals
 	minWin, maxWin = 0.05, 0.6
-	deleteRatio    = 0.02 // deals deleted soon after creation (duplicates, junk)
-	handoffRatio   = 0.05 // deals handed from one rep to a teammate in qualification
-	amountChange   = 0.12 // chance per late stage of an amount change
-	reopenRatio    = 0.04 // closed deals reopened and closed again
-	takeAtProposal = 0.3  // takeovers that happen in proposal rather than negotiation
-	transferAt     = 0.45 // share of the period after which one rep changes teams
-	deactivateAt   = 0.60 // share of the period after which one rep leaves
+	deleteRatio    = 0.02   // deals deleted soon after creation (duplicates, junk)
+	handoffRatio   = 0.05   // deals handed from one rep to a teammate in qualification
+	amountChange   = 0.12   // chance per late stage of an amount change
+	reopenRatio    = 0.04   // closed deals reopened and closed again
+	takeAtProposal = 0.3    // takeovers that happen in proposal rather than negotiation
+	transferAt     = 0.45   // share of the period after which one rep changes teams
+	deactivateAt   = 0.60   // share of the period after which one rep leaves
+	promoteAt      = 0.60   // share of the period after which the star is promoted to manager
+	starWin        = maxWin // the star's win probability, from start to promotion
+	starSize       = 2.0    // the star's deals are as large as those of the best-grown rep
+	starDeals      = 1.5    // the star opens this many times as many deals as a rep
 	emailDomain    = "acme.example"
 )
 
@@ -49,10 +54,12 @@ type user struct {
 	id, name, email, title string
 	idx                    int // position in gen.users
 	style                  Style
-	rep                    bool
+	rep                    bool      // a rep at the start (see repAt)
+	star                   bool      // the rep to be promoted: a top seller whose deals no manager takes over
 	base                   float64   // reps: win probability at the start
 	lines                  []line    // reporting-line history, ascending
 	gone                   time.Time // deactivation time; zero while active
+	promoted               time.Time // the star's promotion to manager; zero for everyone else
 	spans                  []span    // deals owned, for deal reviews
 }
 
@@ -81,6 +88,18 @@ func (u *user) managerAt(t time.Time) *user {
 	return m
 }
 
+// repAt tells whether u is a rep at t: one from the start, and not yet promoted.
+func (u *user) repAt(t time.Time) bool { return u.rep && (u.promoted.IsZero() || t.Before(u.promoted)) }
+
+// leavesTeam is when u stops selling as a member of a team, by leaving the company or by being promoted; zero when
+// u does neither.
+func (u *user) leavesTeam() time.Time {
+	if !u.gone.IsZero() {
+		return u.gone
+	}
+	return u.promoted
+}
+
 // activeAt tells whether u is on the books at t: synced and not yet deactivated.
 func (u *user) activeAt(t time.Time) bool {
 	return len(u.lines) > 0 && !u.lines[0].from.After(t) && (u.gone.IsZero() || t.Before(u.gone))
@@ -104,8 +123,17 @@ type company struct {
 	synced     time.Time // the initial sync's last event
 	users      []*user
 	head       *user
-	managers   []*user
-	reps       []*user
+	managers   []*user // the first-line managers of the start, in order
+	star       *user   // the rep promoted to manager during the period; nil when there is none
+	reps       []*user // everyone who starts as a rep, the star included
+}
+
+// managersAt lists the first-line managers at t: those of the start, and the star once promoted.
+func (o *company) managersAt(t time.Time) []*user {
+	if o.star != nil && !t.Before(o.star.promoted) {
+		return append(slices.Clip(o.managers), o.star)
+	}
+	return o.managers
 }
 
 // gen is one generator of events: the organisation's set-up, its deals or its manager routines. Each has its own
@@ -186,7 +214,7 @@ func (g *gen) newUser(title string, n int, name [2]string) *user {
 }
 
 // buildOrg creates the head of sales, the managers and their reps, emits the initial sync, then the mid-period
-// transfer and departure.
+// transfer, departure and promotion.
 func (g *gen) buildOrg() {
 	c := g.cfg
 	names := g.names(1 + c.Managers + c.Managers*c.RepsPerManager)
@@ -246,6 +274,69 @@ func (g *gen) buildOrg() {
 		leaver.gone = t
 		g.add(t, event.UserDeactivated, event.Data{UserID: leaver.id})
 	}
+	if c.Managers >= 3 && c.RepsPerManager >= 3 {
+		g.promote()
+	}
+}
+
+// promote settles the star and their promotion (see Config.Promotion). The star is the rep with the best start in
+// the second team, the first player-coach's, made a natural: from the start they win starWin of their deals, open
+// starDeals times as many as a rep and starSize times larger ones, whatever their manager does, and no manager takes
+// their deals over, so they are the best-selling rep when promoted. At promoteAt of the period they become a manager
+// of the Promoted style reporting to the head of sales, and up to ⌈RepsPerManager/2⌉ reps move to them: the last
+// members of the first team (the coach's) and of the star's own team, alternately, each team keeping at least one
+// rep. Their open deals go to teammates just before (handOffIfLeaving); after it they still open deals of their own,
+// at the Promoted style's rate.
+func (g *gen) promote() {
+	c := g.cfg
+	at := g.work(g.start.Add(time.Duration(promoteAt * float64(c.Days) * float64(day))))
+	if !g.inPeriod(at) {
+		return
+	}
+	from := g.managers[1]
+	// Members of a team at the promotion who stay in the company: those who can be promoted or moved.
+	members := func(m *user) []*user {
+		var out []*user
+		for _, r := range g.reps {
+			if r.managerAt(at) == m && r.activeAt(at) && r.gone.IsZero() && !r.star {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	candidates := members(from)
+	if len(candidates) < 2 {
+		return
+	}
+	star := candidates[0]
+	for _, r := range candidates[1:] {
+		if r.base > star.base {
+			star = r
+		}
+	}
+	star.star, star.base, star.style, star.promoted = true, starWin, Promoted, at
+	g.star = star
+
+	var moved []*user
+	for i, stuck := 0, 0; len(moved) < (c.RepsPerManager+1)/2 && stuck < 2; i++ {
+		team := members([]*user{g.managers[0], from}[i%2])
+		if len(team) < 2 {
+			stuck++
+			continue
+		}
+		stuck = 0
+		r := team[len(team)-1]
+		r.lines = append(r.lines, line{from: at, mgr: star})
+		moved = append(moved, r)
+	}
+	star.lines = append(star.lines, line{from: at, mgr: g.head})
+	for _, r := range moved {
+		g.add(at, event.UserManagerChanged, event.Data{UserID: r.id, ManagerID: event.Ptr(star.id)})
+	}
+	g.add(at, event.UserManagerChanged, event.Data{UserID: star.id, ManagerID: event.Ptr(g.head.id)})
+	star.title = "Sales Manager"
+	g.add(at.Add(time.Second), event.UserUpserted,
+		event.Data{UserID: star.id, Name: star.name, Email: star.email, Title: star.title})
 }
 
 type pickedName struct {
@@ -272,6 +363,9 @@ func (g *gen) names(n int) []pickedName {
 // took away per day spent in that manager's team.
 func (g *gen) skill(r *user, t time.Time) float64 {
 	s := r.base
+	if r.star {
+		return s // a natural, whatever their manager does
+	}
 	for i, l := range r.lines {
 		to := t
 		if i+1 < len(r.lines) && r.lines[i+1].from.Before(to) {
@@ -289,7 +383,11 @@ func (g *gen) winProbability(r *user, t time.Time) float64 {
 }
 
 // sizeFactor scales a rep's deal sizes with what they have learnt since the start: better reps sell bigger deals.
+// The star's are starSize times the size of an average rep's at the start.
 func (g *gen) sizeFactor(r *user, t time.Time) float64 {
+	if r.star {
+		return starSize
+	}
 	return min(2, max(0.5, 1+2*(g.skill(r, t)-r.base)))
 }
 
@@ -313,11 +411,13 @@ func (g *gen) diffuse(key string, p float64) bool {
 	return yes
 }
 
-// teammate picks another rep of mgr's team who is active at t and not about to leave; nil when there is none.
+// teammate picks another rep of mgr's team who is active at t and not about to leave the team (the company, or
+// the rep's role); nil when there is none.
 func (g *gen) teammate(of, mgr *user, t time.Time) *user {
 	var mates []*user
 	for _, r := range g.reps {
-		if r != of && r.activeAt(t) && r.managerAt(t) == mgr && (r.gone.IsZero() || t.Before(r.gone.Add(-day))) {
+		lv := r.leavesTeam()
+		if r != of && r.activeAt(t) && r.managerAt(t) == mgr && (lv.IsZero() || t.Before(lv.Add(-day))) {
 			mates = append(mates, r)
 		}
 	}
@@ -371,7 +471,7 @@ func (g *gen) activity(t time.Time, kind string, actor *user, subjects []*user, 
 
 // routines emits the weekly rhythm of each manager, one week at a time: a team meeting, then per rep a coaching
 // activity when the style calls for one and sometimes a call, email or joint call. The head of sales meets the
-// managers weekly.
+// managers weekly. A manager promoted during a week has their team from the promotion on.
 type routines struct {
 	g      *gen
 	week   int
@@ -396,8 +496,8 @@ func (rt *routines) playWeek() {
 	g, week, monday := rt.g, rt.week, rt.monday
 	rt.week, rt.monday = week+1, monday.Add(7*day)
 	t := monday.Add(8*time.Hour + time.Duration(g.rng.IntN(1800))*time.Second)
-	g.activity(t, "meeting", g.head, g.managers, dealRef{})
-	for _, m := range g.managers {
+	g.activity(t, "meeting", g.head, g.managersAt(t), dealRef{})
+	for _, m := range g.managersAt(monday.Add(7 * day)) {
 		p := styles[m.style]
 		var team []*user
 		tm := monday.Add(9*time.Hour + time.Duration(g.rng.IntN(3600))*time.Second)

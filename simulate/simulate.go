@@ -3,6 +3,14 @@
 // simulate` and `leadthrough demo` send its output to Kafka, and tests use it as a realistic scenario whose
 // indicators are known to differ by style.
 //
+// It also plays the story leadthrough exists for: the top rep promoted to manager, who keeps selling instead of
+// leading. In an organisation of at least three teams of at least three reps, the best-selling rep of the second
+// team (the player-coach's) is promoted when 60% of the period has passed (day 54 of the default 90, about 36 days
+// before End): from then on they report to the head of sales, reps from the first two teams report to them, and
+// they take over more than half of their new team's deals and seldom coach, like a player-coach. Config.Promotion
+// tells who, when and with which reps; indicator.ReferencePromotions finds them promoted on a record as the
+// best-selling rep, and indicator.Watch follows their first months as a manager.
+//
 // Output depends only on the Config: the same Config always yields the same events, byte for byte, in the same
 // order. Generate returns them all at once; Stream hands them to a function one by one as they are generated, with
 // memory bounded by the events in flight rather than by the size of the run. The package must never know about
@@ -13,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/leadthrough/leadthrough/event"
@@ -22,7 +31,8 @@ import (
 type Style string
 
 // Leadership styles. Managers are assigned them in this order, cycling: the first manager is a coach, the second a
-// player-coach, the third balanced, the fourth a coach again, and so on.
+// player-coach, the third balanced, the fourth a coach again, and so on. The rep promoted during the period is a
+// manager of the Promoted style from the promotion on.
 const (
 	// Coach takes over almost no deals (about 1% of the team's deals), holds a coaching activity with every rep
 	// nearly every week, and its reps' win rate and deal size grow over the period.
@@ -32,6 +42,13 @@ const (
 	PlayerCoach Style = "player-coach"
 	// Balanced takes over some deals (about 15%) and coaches each rep every other week; its reps grow slowly.
 	Balanced Style = "balanced"
+	// Promoted is the top rep promoted to manager during the period (see Config.Promotion). Until the promotion
+	// they are a rep, the best-selling one: whatever their manager does, they win 60% of their deals (the most any
+	// rep does), open half as many again as other reps, twice as large as a new rep's, and no manager takes their
+	// deals over. From it on they lead like a player-coach, only more so: they take over more than half of their
+	// team's deals (marking 80% of them at creation, against the player-coach's 68%), keep opening a few of their
+	// own, seldom coach, and their reps' results decline.
+	Promoted Style = "promoted"
 )
 
 var styleCycle = []Style{Coach, PlayerCoach, Balanced}
@@ -61,8 +78,9 @@ type Config struct {
 	End time.Time
 	// Days is the length of the period in days (at most MaxDays). Default: 90.
 	Days int
-	// Managers is the number of first-line sales managers reporting to the head of sales; their styles cycle
-	// coach, player-coach, balanced. Default: 3.
+	// Managers is the number of first-line sales managers reporting to the head of sales at the start; their styles
+	// cycle coach, player-coach, balanced. With at least 3 managers (and RepsPerManager at least 3), one rep is
+	// promoted to a further manager during the period: see Promotion. Default: 3.
 	Managers int
 	// RepsPerManager is the number of reps in each manager's team at the start. Default: 5.
 	RepsPerManager int
@@ -134,22 +152,66 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // Styles maps each manager's user_id to its style (defaults applied as in Generate), so tests and the demo can
-// explain the indicators they see. The head of sales is not in it. It is empty when the Config is invalid.
+// explain the indicators they see: the first-line managers, and the promoted rep (Promoted) when the period has a
+// promotion. The head of sales is not in it. It is empty when the Config is invalid.
 func (c Config) Styles() map[string]Style {
-	c, err := c.withDefaults()
+	o, err := c.org()
 	if err != nil {
 		return map[string]Style{}
 	}
-	out := make(map[string]Style, c.Managers)
-	for i := range c.Managers {
-		out[userID(managerIndex(i))] = styleCycle[i%len(styleCycle)]
+	out := make(map[string]Style, len(o.managers)+1)
+	for _, m := range o.managersAt(o.end) {
+		out[m.id] = m.style
 	}
 	return out
 }
 
+// Promotion is the promotion of the period: the best-selling rep of the second team, the first player-coach's,
+// becomes a manager (style Promoted). It happens in every organisation with at least 3 managers and 3 reps per
+// manager, when 60% of the period has passed (or, outside working hours, early on the next working morning), if
+// that is before End. From then on the promoted manager reports to the head of sales and ⌈RepsPerManager/2⌉ reps
+// report to them (3 by default), the last reps of the first team (the coach's) and of the promoted rep's own team,
+// alternately, as long as each team keeps a rep. The user.manager_changed events of the moved reps and of the
+// promoted manager all have time At; a user.upserted with the title "Sales Manager" follows a second later. The
+// promoted rep's deals still open at At go to teammates an hour before; a moved rep's open deals that have not yet
+// reached proposal or negotiation are the promoted manager's to take over.
+type Promotion struct {
+	UserID        string    // the promoted rep
+	At            time.Time // when they became a manager: became_manager_at and promoted_at in DESIGN.md's terms
+	FromManagerID string    // their manager until then
+	ReportIDs     []string  // the reps who report to them from At, in the order of the organisation (by user_id)
+}
+
+// Promotion returns the period's promotion (defaults applied as in Generate), and false when there is none: the
+// organisation is too small, the promotion would fall after End, or the Config is invalid.
+func (c Config) Promotion() (Promotion, bool) {
+	o, err := c.org()
+	if err != nil || o.star == nil {
+		return Promotion{}, false
+	}
+	s := o.star
+	p := Promotion{UserID: s.id, At: s.promoted, FromManagerID: s.managerAt(s.promoted.Add(-time.Nanosecond)).id}
+	for _, r := range o.reps {
+		if r.managerAt(s.promoted) == s {
+			p.ReportIDs = append(p.ReportIDs, r.id)
+		}
+	}
+	return p, true
+}
+
+// org builds the organisation of c, with its reporting lines and promotion, without generating anything else.
+func (c Config) org() (*company, error) {
+	c, err := c.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	o := &company{cfg: c, start: c.End.Add(-time.Duration(c.Days) * day), end: c.End}
+	newGen(o, rand.NewPCG(c.Seed, setupStream), 0, nil).buildOrg()
+	return o, nil
+}
+
 // User ids are assigned in a fixed order: the head of sales is U-001, then the managers, then the reps team by team.
 func userID(n int) string     { return fmt.Sprintf("U-%03d", n) }
-func managerIndex(i int) int  { return 2 + i }
 func dealID(n int) string     { return fmt.Sprintf("D-%05d", n) }
 func activityID(n int) string { return fmt.Sprintf("A-%06d", n) }
 func eventID(n int) string    { return fmt.Sprintf("evt-%06d", n) }
@@ -161,8 +223,9 @@ func eventID(n int) string    { return fmt.Sprintf("evt-%06d", n) }
 //
 // The period (End − Days, End] begins with the organisation's initial sync (user.upserted and user.manager_changed
 // for everyone); when the organisation is large enough, one rep moves from the second team to the first at 45% of
-// the period and one rep of the third team (or the last team) leaves at 60%, their open deals handed to a teammate
-// just before. Deals still open at End simply have no close event.
+// the period, one rep of the third team (or the last team) leaves at 60%, their open deals handed to a teammate
+// just before, and the top rep of the second team is promoted to manager at 60% (see Promotion). Deals still open
+// at End simply have no close event.
 func Generate(cfg Config) ([]event.Event, error) {
 	var evs []event.Event
 	if _, err := Stream(context.Background(), cfg, func(ev event.Event) error {

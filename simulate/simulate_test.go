@@ -71,9 +71,20 @@ func (o org) managerAt(u string, t time.Time) string {
 	return mgr
 }
 
-// teamShares counts, per manager, the deals its reps opened (deleted ones excluded) and how many of them that
-// manager took over: an owner change on the open deal from the owner just before to that owner's manager.
-func teamShares(evs []event.Event, styles map[string]Style) (team, taken map[string]int) {
+// hasReports tells whether u is a manager at t: someone's manager at t is u.
+func (o org) hasReports(u string, t time.Time) bool {
+	for r := range o.changes {
+		if o.active(r, t) && o.managerAt(r, t) == u {
+			return true
+		}
+	}
+	return false
+}
+
+// teamShares counts, per manager, the deals its reps opened after since (deleted ones excluded) and how many of
+// them that manager took over: an owner change on the open deal from the owner just before to that owner's manager.
+// Deals opened by the star, the rep to be promoted (Config.Promotion), are left out: no manager takes them over.
+func teamShares(evs []event.Event, since time.Time, star string) (team, taken map[string]int) {
 	o := orgOf(evs)
 	type state struct {
 		owner, teamMgr string
@@ -91,7 +102,7 @@ func teamShares(evs []event.Event, styles map[string]Style) (team, taken map[str
 		switch e.Type {
 		case event.DealCreated:
 			s = &state{owner: d.OwnerID, open: true, takenBy: map[string]bool{}}
-			if _, isManager := styles[d.OwnerID]; !isManager {
+			if !o.hasReports(d.OwnerID, e.Time) && d.OwnerID != star && e.Time.After(since) {
 				s.teamMgr = o.managerAt(d.OwnerID, e.Time)
 			}
 			deals[d.DealID] = s
@@ -226,13 +237,22 @@ func TestDefaultEndIsNowTruncatedToTheHour(t *testing.T) {
 }
 
 func TestStylesCycleOverManagers(t *testing.T) {
-	got := Config{Managers: 4}.Styles()
+	cfg := Config{Managers: 4}
+	got := cfg.Styles()
 	want := map[string]Style{"U-002": Coach, "U-003": PlayerCoach, "U-004": Balanced, "U-005": Coach}
+	pr, ok := cfg.Promotion()
+	if !ok {
+		t.Fatal("four teams of five reps have no promotion")
+	}
+	want[pr.UserID] = Promoted
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Styles() = %v, want %v", got, want)
 	}
-	if got := (Config{}).Styles(); len(got) != DefaultManagers {
-		t.Fatalf("default Styles() has %d managers, want %d", len(got), DefaultManagers)
+	if got := (Config{}).Styles(); len(got) != DefaultManagers+1 {
+		t.Fatalf("default Styles() has %d managers, want %d and the promoted rep", len(got), DefaultManagers)
+	}
+	if got := (Config{Managers: 2}).Styles(); len(got) != 2 {
+		t.Fatalf("Styles() of two teams = %v, want the two managers (no promotion)", got)
 	}
 	if got := (Config{Managers: -1}).Styles(); len(got) != 0 {
 		t.Fatalf("Styles() of an invalid config = %v, want empty", got)
@@ -267,9 +287,17 @@ func TestManagersTakeOverTeamDealsAccordingToStyle(t *testing.T) {
 		cfg := Config{End: testEnd, Seed: seed}
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
 			styles := cfg.Styles()
-			team, taken := teamShares(generate(t, cfg), styles)
+			pr, ok := cfg.Promotion()
+			if !ok {
+				t.Fatal("the default organisation has no promotion")
+			}
+			evs := generate(t, cfg)
+			team, taken := teamShares(evs, time.Time{}, pr.UserID)
 			share := map[Style]float64{}
 			for mgr, style := range styles {
+				if style == Promoted {
+					continue // a manager for the last 36 days only: below
+				}
 				if team[mgr] < 30 {
 					t.Fatalf("%s (%s) has only %d team deals", mgr, style, team[mgr])
 				}
@@ -280,6 +308,23 @@ func TestManagersTakeOverTeamDealsAccordingToStyle(t *testing.T) {
 			}
 			if share[PlayerCoach] < 0.35 || share[PlayerCoach] > 0.7 {
 				t.Fatalf("player-coach takes over %.0f%% of team deals, want about half", 100*share[PlayerCoach])
+			}
+
+			// The deals opened since the promotion: the promoted manager takes over as many as the player-coach
+			// does in the same weeks, or more. Those opened in the last weeks are still too young to be taken
+			// over, so the shares are lower than over the whole period.
+			team, taken = teamShares(evs, pr.At, pr.UserID)
+			since := map[Style]float64{}
+			for mgr, style := range styles {
+				if team[mgr] < 10 {
+					t.Fatalf("%s (%s) has only %d team deals opened since the promotion", mgr, style, team[mgr])
+				}
+				since[style] = float64(taken[mgr]) / float64(team[mgr])
+			}
+			if !(since[Promoted] >= 0.3 && since[Promoted] > 0.8*since[PlayerCoach] &&
+				since[Promoted] > 2*since[Balanced] && since[Coach] < 0.05) {
+				t.Fatalf("takeover shares of the deals opened since the promotion %v, want promoted ≥ 30%%, like the "+
+					"player-coach and far above balanced and coach", since)
 			}
 		})
 	}
@@ -312,9 +357,9 @@ func TestCoachCoachesEveryRepWhilePlayerCoachSeldomDoes(t *testing.T) {
 				}
 			}
 		}
-		if count[Coach] < 40 || count[PlayerCoach]*5 > count[Coach] {
-			t.Errorf("seed %d: coaching activities coach %d, player-coach %d; want the player-coach to log few",
-				seed, count[Coach], count[PlayerCoach])
+		if count[Coach] < 40 || count[PlayerCoach]*5 > count[Coach] || count[Promoted]*5 > count[Coach] {
+			t.Errorf("seed %d: coaching activities coach %d, player-coach %d, promoted %d; want the player-coach and "+
+				"the promoted manager to log few", seed, count[Coach], count[PlayerCoach], count[Promoted])
 		}
 	}
 }
@@ -376,21 +421,34 @@ func TestCoachedRepsGrowWhilePlayerCoachRepsDecline(t *testing.T) {
 
 func TestEveryRepHasExactlyOneManagerWhileActive(t *testing.T) {
 	tests := []struct {
-		name         string
-		cfg          Config
-		wantTransfer bool
-		wantLeaver   bool
+		name          string
+		cfg           Config
+		wantTransfer  bool
+		wantLeaver    bool
+		wantPromotion bool
 	}{
-		{"defaults", Config{End: testEnd}, true, true},
-		{"two small teams", Config{End: testEnd, Seed: 3, Managers: 2, RepsPerManager: 3}, true, true},
-		{"one manager, one rep", Config{End: testEnd, Managers: 1, RepsPerManager: 1}, false, false},
-		{"one manager, two reps", Config{End: testEnd, Managers: 1, RepsPerManager: 2}, false, true},
+		{"defaults", Config{End: testEnd}, true, true, true},
+		{"large org", Config{End: testEnd, Seed: 9, Managers: 7, RepsPerManager: 8}, true, true, true},
+		{"three teams of three", Config{End: testEnd, Seed: 4, Managers: 3, RepsPerManager: 3}, true, true, true},
+		{"three teams of two", Config{End: testEnd, Seed: 4, Managers: 3, RepsPerManager: 2}, true, true, false},
+		{"two small teams", Config{End: testEnd, Seed: 3, Managers: 2, RepsPerManager: 3}, true, true, false},
+		{"one manager, one rep", Config{End: testEnd, Managers: 1, RepsPerManager: 1}, false, false, false},
+		{"one manager, two reps", Config{End: testEnd, Managers: 1, RepsPerManager: 2}, false, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			evs := generate(t, tt.cfg)
 			o := orgOf(evs)
 			styles := tt.cfg.Styles()
+			pr, promoted := tt.cfg.Promotion()
+			if promoted != tt.wantPromotion || (styles[pr.UserID] == Promoted) != promoted {
+				t.Fatalf("promotion %+v happened = %v (style %q), want %v", pr, promoted, styles[pr.UserID], tt.wantPromotion)
+			}
+			// isManager tells whether u leads a team at t: a first-line manager, or the promoted rep once promoted.
+			isManager := func(u string, t time.Time) bool {
+				_, ok := styles[u]
+				return ok && (!promoted || u != pr.UserID || !t.Before(pr.At))
+			}
 			head := userID(1)
 			transfers := 0
 			for u, cs := range o.changes {
@@ -399,12 +457,12 @@ func TestEveryRepHasExactlyOneManagerWhileActive(t *testing.T) {
 				}
 				transfers += len(cs) - 1
 				for _, c := range cs {
-					switch _, isManager := styles[u]; {
+					switch {
 					case u == head && c.mgr != "":
 						t.Errorf("head of sales reports to %s", c.mgr)
-					case isManager && c.mgr != head:
+					case isManager(u, c.at) && c.mgr != head:
 						t.Errorf("manager %s reports to %q, not the head of sales", u, c.mgr)
-					case u != head && !isManager && styles[c.mgr] == "":
+					case u != head && !isManager(u, c.at) && (styles[c.mgr] == "" || !isManager(c.mgr, c.at)):
 						t.Errorf("rep %s reports to %q, not a first-line manager", u, c.mgr)
 					}
 				}
@@ -414,6 +472,33 @@ func TestEveryRepHasExactlyOneManagerWhileActive(t *testing.T) {
 			}
 			if got := len(o.gone) > 0; got != tt.wantLeaver {
 				t.Errorf("deactivation happened = %v, want %v", got, tt.wantLeaver)
+			}
+			if promoted {
+				// The promotion's reporting lines change at At: the promoted rep's, to the head of sales, and
+				// those of the reps moved to them, from a first-line manager's team.
+				var moved []string
+				for u, cs := range o.changes {
+					for i, c := range cs {
+						if c.at.Equal(pr.At) && c.mgr == pr.UserID {
+							moved = append(moved, u)
+							if i == 0 || !isManager(cs[i-1].mgr, pr.At) {
+								t.Errorf("%s moved to %s from %q, not from a first-line manager", u, pr.UserID, cs[i-1].mgr)
+							}
+						}
+					}
+				}
+				slices.Sort(moved)
+				cfg, _ := tt.cfg.withDefaults()
+				want := (cfg.RepsPerManager + 1) / 2
+				if !slices.Equal(moved, pr.ReportIDs) || len(moved) != want {
+					t.Errorf("reps moved to %s at %s: %v, want Promotion's %v, %d of them",
+						pr.UserID, pr.At, moved, pr.ReportIDs, want)
+				}
+				before, after := o.managerAt(pr.UserID, pr.At.Add(-time.Second)), o.managerAt(pr.UserID, pr.At)
+				if before != pr.FromManagerID || after != head {
+					t.Errorf("%s reports to %s before %s and to %s from then on, want %s and the head of sales",
+						pr.UserID, before, pr.At, after, pr.FromManagerID)
+				}
 			}
 			// At every event time after the initial sync, every active rep has exactly one manager, itself active,
 			// and every manager has at least one rep.
@@ -429,17 +514,17 @@ func TestEveryRepHasExactlyOneManagerWhileActive(t *testing.T) {
 				}
 				reps := map[string]int{}
 				for u := range o.changes {
-					if _, isManager := styles[u]; u == head || isManager || !o.active(u, e.Time) {
+					if u == head || isManager(u, e.Time) || !o.active(u, e.Time) {
 						continue
 					}
 					mgr := o.managerAt(u, e.Time)
-					if !o.active(mgr, e.Time) {
-						t.Fatalf("at %s rep %s reports to %q, who is not an active user", e.Time, u, mgr)
+					if !o.active(mgr, e.Time) || !isManager(mgr, e.Time) {
+						t.Fatalf("at %s rep %s reports to %q, who is not an active manager", e.Time, u, mgr)
 					}
 					reps[mgr]++
 				}
 				for mgr := range styles {
-					if o.active(mgr, e.Time) && reps[mgr] == 0 {
+					if o.active(mgr, e.Time) && isManager(mgr, e.Time) && reps[mgr] == 0 {
 						t.Fatalf("at %s manager %s has no reps", e.Time, mgr)
 					}
 				}

@@ -40,6 +40,10 @@ func Stream(ctx context.Context, cfg Config, emit func(event.Event) error) (Stat
 	return run(ctx, cfg, emit)
 }
 
+// setupStream selects the random stream of the set-up, deals and routines, for a seed (the delivery extras have
+// their own).
+const setupStream = 0x1ead_7404
+
 // item is an event being built; phase and seq break ties between equal times, so the order never depends on
 // sorting details: the set-up's events first, then the deals' in the order played, then the routines'.
 type item struct {
@@ -57,7 +61,7 @@ type item struct {
 // opening, and deals are played in the order opened; a week's are never before its Monday 08:00.
 func run(ctx context.Context, cfg Config, emit func(event.Event) error) (Stats, error) {
 	o := &company{cfg: cfg, start: cfg.End.Add(-time.Duration(cfg.Days) * day), end: cfg.End}
-	src := rand.NewPCG(cfg.Seed, 0x1ead_7404)
+	src := rand.NewPCG(cfg.Seed, setupStream)
 	var setup []item
 	g := newGen(o, src, 0, func(it item) { setup = append(setup, it) })
 	g.buildOrg()

@@ -84,8 +84,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	pr, promoted := simCfg.Promotion()
 	for _, id := range ids {
-		fmt.Fprintf(stdout, "  %s  %s\n", id, styles[id])
+		fmt.Fprintf(stdout, "  %s  %s", id, styles[id])
+		if promoted && id == pr.UserID {
+			fmt.Fprintf(stdout, ": the top rep of %s's team, a manager since %s", pr.FromManagerID, pr.At.Format(time.RFC3339))
+		}
+		fmt.Fprintln(stdout)
 	}
 
 	srv := metrics.NewServer(*listen, reg, allHealthy(sup.Healthy, func() error { return refresher.Healthy(time.Hour) }), log)
