@@ -41,7 +41,8 @@ func TestSimulatePublishesWhatGenerateReturns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(stdout.String(), fmt.Sprintf("published %d events for 4 managers", len(want))) {
+	// 4 first-line managers and the rep promoted among them (simulate.Config.Promotion).
+	if !strings.HasPrefix(stdout.String(), fmt.Sprintf("published %d events for 5 managers", len(want))) {
 		t.Errorf("stdout %q, want it to report %d events", stdout.String(), len(want))
 	}
 
