@@ -23,6 +23,8 @@ type descs struct {
 	managers []managerMetric
 
 	window, asOf, lastSuccess, duration, failures, saveFailures, count *prometheus.Desc
+
+	monthsSincePromotion *prometheus.Desc
 }
 
 // The window in every Help string is (as_of − W, as_of], W = leadthrough_indicators_window_seconds.
@@ -96,7 +98,17 @@ func newDescs() descs {
 		count: prometheus.NewDesc("leadthrough_indicators_managers",
 			"Managers in the last successful indicator refresh, each with its own leadthrough_manager_* series; "+
 				"0 before the first success.", nil, nil),
+		monthsSincePromotion: promotionDesc(),
 	}
+}
+
+// promotionDesc describes the one per-manager gauge that is not an indicator of the window: it has a sample for
+// each manager promoted from rep, whenever the promotion was.
+func promotionDesc() *prometheus.Desc {
+	return prometheus.NewDesc("leadthrough_manager_months_since_promotion",
+		"Whole 30-day periods from this manager's promotion from rep (promoted_at, the start of their first "+
+			"stretch with a direct report, after owning deals as a rep) to as_of (months_since_promotion in "+
+			"DESIGN.md). Only promoted managers have a sample; 0 in the first 30 days.", managerLabels, nil)
 }
 
 // Describe implements prometheus.Collector. Every desc is sent, even those with no sample yet, so that a pedantic
@@ -109,6 +121,7 @@ func (r *Refresher) Describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range []*prometheus.Desc{d.window, d.asOf, d.lastSuccess, d.duration, d.failures, d.saveFailures, d.count} {
 		ch <- desc
 	}
+	ch <- d.monthsSincePromotion
 }
 
 // Collect implements prometheus.Collector from the cache: it never calls the Source.
@@ -116,6 +129,7 @@ func (r *Refresher) Collect(ch chan<- prometheus.Metric) {
 	r.mu.RLock()
 	rows, asOf, lastSuccess, duration := r.rows, r.asOf, r.lastSuccess, r.lastDuration
 	attempted, failures, saveFailures := r.attempted, r.failures, r.saveFailures
+	promoted := r.promoted // the same refresh as rows
 	r.mu.RUnlock()
 
 	for _, m := range r.desc.managers {
@@ -149,6 +163,20 @@ func (r *Refresher) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(d.failures, prometheus.CounterValue, float64(failures))
 	ch <- prometheus.MustNewConstMetric(d.saveFailures, prometheus.CounterValue, float64(saveFailures))
 	ch <- prometheus.MustNewConstMetric(d.count, prometheus.GaugeValue, float64(len(rows)))
+	r.collectPromotions(ch, promoted)
+}
+
+// collectPromotions emits leadthrough_manager_months_since_promotion, one sample per promoted manager.
+func (r *Refresher) collectPromotions(ch chan<- prometheus.Metric, promoted []indicator.Promotion) {
+	for _, p := range promoted {
+		id, name := strings.ToValidUTF8(p.ManagerID, "\uFFFD"), strings.ToValidUTF8(p.ManagerName, "\uFFFD")
+		metric, err := prometheus.NewConstMetric(r.desc.monthsSincePromotion, prometheus.GaugeValue,
+			float64(p.MonthsSincePromotion), id, name)
+		if err != nil {
+			metric = prometheus.NewInvalidMetric(r.desc.monthsSincePromotion, err)
+		}
+		ch <- metric
+	}
 }
 
 // unixSeconds avoids float64(t.UnixNano())/1e9, whose nanosecond count exceeds float64 precision.

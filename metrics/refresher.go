@@ -31,6 +31,19 @@ type Saver interface {
 	SaveIndicators(ctx context.Context, p indicator.Params, rows []indicator.Row) error
 }
 
+// PromotionSource lists the managers promoted from rep as of a time (DESIGN.md, "Promotions"); *store.Store is one.
+type PromotionSource interface {
+	Promotions(ctx context.Context, asOf time.Time) ([]indicator.Promotion, error)
+}
+
+// PromotionSourceFunc adapts a function to PromotionSource.
+type PromotionSourceFunc func(ctx context.Context, asOf time.Time) ([]indicator.Promotion, error)
+
+// Promotions calls f.
+func (f PromotionSourceFunc) Promotions(ctx context.Context, asOf time.Time) ([]indicator.Promotion, error) {
+	return f(ctx, asOf)
+}
+
 // SourceFunc adapts a function to Source.
 type SourceFunc func(ctx context.Context, p indicator.Params) ([]indicator.Row, error)
 
@@ -76,6 +89,13 @@ type RefresherConfig struct {
 	// Default: nil (nothing is saved).
 	Saver Saver
 
+	// Promotions, if set, is asked on each refresh, after Source, for the managers promoted from rep as of the
+	// refresh's as_of: each gets a leadthrough_manager_months_since_promotion sample. A refresh succeeds only if
+	// both answer, so every series served refers to the same as_of.
+	//
+	// Default: nil (no promotion samples).
+	Promotions PromotionSource
+
 	// Window is the length W of the rolling window (now − W, now] of each refresh.
 	//
 	// Default: 30 days (indicator.DefaultWindow).
@@ -92,7 +112,7 @@ type RefresherConfig struct {
 	// Default: 1m (DefaultInterval).
 	Interval time.Duration
 
-	// Timeout bounds one refresh: the Source query and the Saver together.
+	// Timeout bounds one refresh: the Source query, Promotions and the Saver together.
 	//
 	// Default: 2m (DefaultTimeout).
 	Timeout time.Duration
@@ -156,6 +176,8 @@ type Refresher struct {
 	consecutiveFailures uint64
 	saveFailures        uint64
 	lastErr             error
+
+	promoted []indicator.Promotion // from the same refresh as rows, replaced with them; guarded by mu
 }
 
 // NewRefresher creates a Refresher and registers it on reg; a nil reg leaves it unregistered. It does not refresh:
@@ -207,6 +229,10 @@ func (r *Refresher) RefreshNow(ctx context.Context) error {
 	log := r.cfg.Logger.With("as_of", p.AsOf, "window", r.cfg.Window)
 
 	rows, err := r.cfg.Source.Indicators(ctx, p)
+	var promoted []indicator.Promotion
+	if err == nil {
+		promoted, err = r.promotions(ctx, p.AsOf)
+	}
 	end := r.cfg.Now()
 	if err != nil {
 		err = fmt.Errorf("compute indicators as of %s: %w", p.AsOf.Format(time.RFC3339), err)
@@ -228,6 +254,7 @@ func (r *Refresher) RefreshNow(ctx context.Context) error {
 	r.mu.Lock()
 	recovered, first := r.consecutiveFailures > 0, r.lastSuccess.IsZero()
 	r.rows, r.asOf, r.lastSuccess = rows, p.AsOf, end
+	r.promoted = promoted
 	r.attempted, r.lastDuration, r.lastErr, r.consecutiveFailures = true, end.Sub(start), nil, 0
 	r.mu.Unlock()
 	switch {
@@ -251,6 +278,27 @@ func (r *Refresher) RefreshNow(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// promotions asks the PromotionSource, if any, for the promotions as of asOf.
+func (r *Refresher) promotions(ctx context.Context, asOf time.Time) ([]indicator.Promotion, error) {
+	if r.cfg.Promotions == nil {
+		return nil, nil
+	}
+	promoted, err := r.cfg.Promotions.Promotions(ctx, asOf)
+	if err != nil {
+		return nil, fmt.Errorf("promotions: %w", err)
+	}
+	return slices.Clone(promoted), nil // the source's slice is its own
+}
+
+// Promotions returns the cached promotions and the as_of they were computed at, from the same refresh as Rows; nil
+// and the zero time before the first successful refresh, and nil without a PromotionSource. The slice is shared:
+// do not modify it.
+func (r *Refresher) Promotions() ([]indicator.Promotion, time.Time) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Clip(r.promoted), r.asOf
 }
 
 // Rows returns the cached indicators and the end of their window; nil and the zero time before the first

@@ -66,7 +66,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return sup.Stop(err)
 	}
 
-	refresher, err := metrics.NewRefresher(metrics.RefresherConfig{Source: s, Saver: s, Window: w.window,
+	refresher, err := metrics.NewRefresher(metrics.RefresherConfig{Source: s, Saver: s, Promotions: s, Window: w.window,
 		CoachingKinds: w.kinds, Now: func() time.Time { return simCfg.End }, Logger: log}, reg)
 	if err != nil {
 		return sup.Stop(err)

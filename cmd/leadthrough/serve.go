@@ -62,7 +62,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return sup.Stop(err)
 		}
 	}
-	refresher, err := metrics.NewRefresher(metrics.RefresherConfig{Source: s, Saver: s, Window: w.window,
+	refresher, err := metrics.NewRefresher(metrics.RefresherConfig{Source: s, Saver: s, Promotions: s, Window: w.window,
 		CoachingKinds: w.kinds, Interval: *interval, Logger: log}, reg)
 	if err != nil {
 		return sup.Stop(err)
