@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -14,7 +15,8 @@ import (
 func runIndicators(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("indicators", "Computes every indicator of docs/indicators.md in ClickHouse for the window (as-of − W, as-of], "+
 		"one row per manager; with --period month, for every calendar month from --from to --to, one row per manager "+
-		"and month.", stderr)
+		"and month; with --new-managers, the new-manager watch: each manager promoted from rep within --watch-months, "+
+		"their record as a rep and every 30-day tenure period since, next to the medians of all managers.", stderr)
 	chCfg := clickhouseFlags(c, "leadthrough")
 	w := windowFlags(c)
 	var asOf, from, to time.Time
@@ -35,9 +37,25 @@ func runIndicators(ctx context.Context, args []string, stdout, stderr io.Writer)
 		"default: 12 months before --to", &from)
 	timeFlag("to", "with --period month: report the months that start before this time (RFC 3339); default now, "+
 		"so the current month is included", &to)
+	newManagers := c.Bool("new-managers", false, "instead of one row per manager, the new-manager watch as of --as-of: "+
+		"every manager promoted from rep within --watch-months, with promoted_at, months since and their record as a "+
+		"rep, then per 30-day tenure period the takeover rate, manager-closed share and coaching coverage next to the "+
+		"median of all managers over --window")
+	watchMonths := c.Int("watch-months", indicator.DefaultWatchMonths, "with --new-managers: how recent a promotion "+
+		"is watched, in calendar months before --as-of")
 	format := c.String("format", "table", "output format: table or json")
 	if err := c.parse(args); err != nil {
 		return err
+	}
+	watchMonthsSet := false
+	c.fs.Visit(func(f *flag.Flag) { watchMonthsSet = watchMonthsSet || f.Name == "watch-months" })
+	switch {
+	case *newManagers && *period != "window":
+		return fmt.Errorf("%w: --new-managers is a watch as of --as-of; it does not take --period %s", errUsage, *period)
+	case watchMonthsSet && !*newManagers:
+		return fmt.Errorf("%w: --watch-months needs --new-managers", errUsage)
+	case *watchMonths < 1:
+		return fmt.Errorf("%w: --watch-months must be at least 1, got %d", errUsage, *watchMonths)
 	}
 	if *format != "table" && *format != "json" {
 		return fmt.Errorf("%w: --format must be table or json, got %q", errUsage, *format)
@@ -79,6 +97,9 @@ func runIndicators(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return printMonths(stdout, *format, rows)
 	}
 	p := indicator.Params{AsOf: asOf, Window: w.window, CoachingKinds: w.kinds}.WithDefaults()
+	if *newManagers {
+		return newManagerWatch(ctx, s, p, *watchMonths, *format, stdout)
+	}
 	rows, err := s.Indicators(ctx, p)
 	if err != nil {
 		return err
