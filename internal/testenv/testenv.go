@@ -1,5 +1,5 @@
 // Package testenv gives tests the addresses of the real services that `make test` starts (ClickHouse, Apache Kafka,
-// promtool, and chdb, a current ClickHouse embedded in Python behind an HTTP bridge). A plain `go test ./...` without them skips those tests and says so; under `make test` or CI
+// promtool and the Prometheus server, and chdb, a current ClickHouse embedded in Python behind an HTTP bridge). A plain `go test ./...` without them skips those tests and says so; under `make test` or CI
 // (LEADTHROUGH_REQUIRE_SERVICES=1 or CI=true) a missing service fails the test instead, so a green run can never
 // hide a skipped integration test.
 package testenv
@@ -94,6 +94,17 @@ func Promtool(t testing.TB) string {
 		t.Fatal("promtool is not installed (scripts/deps.sh installs it)")
 	}
 	t.Skip("promtool is not installed: skipping (scripts/deps.sh installs it)")
+	return ""
+}
+
+// Prometheus returns the path of the Prometheus server binary (Debian's `prometheus`, the package that also ships
+// promtool), for tests that run a real Prometheus.
+func Prometheus(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("prometheus"); err == nil {
+		return p
+	}
+	Missing(t, "the Prometheus server (`prometheus`) is not installed")
 	return ""
 }
 
