@@ -82,8 +82,15 @@ func Start(cfg Config) (*Broker, error) {
 	}
 
 	// kfake always asks for 127.0.0.1:<port>; the listen function substitutes the configured address. There is a
-	// single broker, so it is called exactly once.
-	listen := func(network, _ string) (net.Listener, error) { return net.Listen(network, cfg.Listen) }
+	// single broker, so it is called exactly once. groupListener makes a consumer that vanished while it waited in
+	// a rebalance leave its group (see conn.go).
+	listen := func(network, _ string) (net.Listener, error) {
+		ln, err := net.Listen(network, cfg.Listen)
+		if err != nil {
+			return nil, err
+		}
+		return groupListener{ln}, nil
+	}
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.ListenFn(listen),

@@ -17,6 +17,9 @@ const (
 	DefaultBatchSize       = 5000
 	DefaultFlushInterval   = time.Second
 	DefaultMaxMessageBytes = 1 << 20
+
+	DefaultSessionTimeout   = 10 * time.Second
+	DefaultRebalanceTimeout = 30 * time.Second
 )
 
 // ErrNoBrokers is returned by Run when Config.Brokers is empty.
@@ -83,6 +86,23 @@ type Config struct {
 	// Default: 1 MiB (DefaultMaxMessageBytes).
 	MaxMessageBytes int
 
+	// SessionTimeout is how long the group coordinator waits for a heartbeat from this worker before it declares
+	// the worker dead and hands its partitions to the others. It bounds how long the partitions of a worker that
+	// crashed (or was SIGKILLed) stay unread, and how long a restarted worker waits for its dead predecessor's
+	// session to expire before the group settles. Heartbeats go out every SessionTimeout/5. The broker must allow
+	// it: Apache Kafka's group.min.session.timeout.ms and group.max.session.timeout.ms default to 6s and 30m.
+	//
+	// Default: 10s (DefaultSessionTimeout). kafka-go's own default, 30s, kept the partitions of a killed worker
+	// unread for over half a minute.
+	SessionTimeout time.Duration
+
+	// RebalanceTimeout is how long the coordinator waits, once a rebalance started, for every live worker to
+	// rejoin the group; a worker that does not is dropped from the group. A worker also gives up on a join that
+	// the coordinator has not answered within RebalanceTimeout plus 5s, and joins again.
+	//
+	// Default: 30s (DefaultRebalanceTimeout).
+	RebalanceTimeout time.Duration
+
 	// Logger receives the worker's structured logs: startup, shutdown, and every failed write or commit at WARN.
 	// Nothing is logged per message.
 	//
@@ -123,6 +143,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = DefaultSessionTimeout
+	}
+	if cfg.RebalanceTimeout <= 0 {
+		cfg.RebalanceTimeout = DefaultRebalanceTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -152,6 +178,11 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	return cfg, nil
 }
+
+// heartbeatInterval is how often the worker tells the coordinator it is alive. A fifth of the session timeout
+// leaves room for a few lost heartbeats, and lets the live workers learn of a rebalance (a heartbeat's answer is how
+// they learn it) soon after it began.
+func (cfg Config) heartbeatInterval() time.Duration { return cfg.SessionTimeout / 5 }
 
 func (cfg Config) topicNames() []string {
 	names := make([]string, len(cfg.Topics))

@@ -15,7 +15,8 @@ func TestConfigDefaultsAreTheDocumentedOnes(t *testing.T) {
 	}
 	if cfg.GroupID != "leadthrough-ingest" || cfg.DLQSuffix != ".dlq" || cfg.BatchSize != 5000 ||
 		cfg.FlushInterval != time.Second || cfg.MaxMessageBytes != 1<<20 || cfg.Logger != slog.Default() ||
-		cfg.Metrics == nil {
+		cfg.Metrics == nil || cfg.SessionTimeout != 10*time.Second || cfg.RebalanceTimeout != 30*time.Second ||
+		cfg.heartbeatInterval() != 2*time.Second {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	if len(cfg.Topics) != 1 || cfg.Topics[0].Name != "crm.events" || cfg.Topics[0].Decoder != CloudEvents {

@@ -80,6 +80,10 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 		// The first join on a fresh cluster fails while the broker creates __consumer_offsets; kafka-go would
 		// then idle 5s.
 		JoinGroupBackoff: time.Second,
+		// Group timeouts: see Config.SessionTimeout and Config.RebalanceTimeout.
+		SessionTimeout:    cfg.SessionTimeout,
+		RebalanceTimeout:  cfg.RebalanceTimeout,
+		HeartbeatInterval: cfg.heartbeatInterval(),
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			log.Warn(fmt.Sprintf(msg, args...), "source", "kafka-go reader")
 		}),

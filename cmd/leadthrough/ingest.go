@@ -130,6 +130,13 @@ func addIngestFlags(c *command) *ingestFlags {
 		c.register("flush-interval", "longest time a partial batch waits before it is inserted and committed"))
 	c.fs.IntVar(&f.cfg.MaxMessageBytes, "max-message-bytes", ingest.DefaultMaxMessageBytes,
 		c.register("max-message-bytes", "larger messages are dead-lettered as oversized without being decoded"))
+	c.fs.DurationVar(&f.cfg.SessionTimeout, "session-timeout", ingest.DefaultSessionTimeout,
+		c.register("session-timeout", "how long the consumer group waits for a silent worker (crashed, killed, "+
+			"partitioned) before giving its partitions to the others, and so how long they stay unread; heartbeats "+
+			"every fifth of it; the broker bounds it (Kafka: 6s to 30m by default); see --rebalance-timeout"))
+	c.fs.DurationVar(&f.cfg.RebalanceTimeout, "rebalance-timeout", ingest.DefaultRebalanceTimeout,
+		c.register("rebalance-timeout", "how long a rebalance waits for every live worker to rejoin the group before "+
+			"dropping the late ones; a join unanswered for this plus 5s is retried; see --session-timeout"))
 	return f
 }
 
