@@ -242,7 +242,10 @@ func (s *Store) Attribute(ctx context.Context, p indicator.Params) (Run, error) 
 		clickhouse.Named("as_of_s", p.AsOf.Unix()),
 		clickhouse.Named("window_s", int64(p.Window/time.Second)),
 		clickhouse.Named("now_s", now.Unix()))
-	if err := s.conn.Exec(ctx, expandedMaterialis, args...); err != nil {
+	unlock := s.readingAttribution()
+	err := s.conn.Exec(ctx, expandedMaterialis, args...)
+	unlock()
+	if err != nil {
 		return Run{}, fmt.Errorf("attribute %d deals into deal_attribution: %w", run.Deals, err)
 	}
 	if err := s.pruneRuns(ctx, now); err != nil {
@@ -254,8 +257,10 @@ func (s *Store) Attribute(ctx context.Context, p indicator.Params) (Run, error) 
 // pruneRuns drops the runs computed more than RunRetention before now, except the latest run of each window length.
 // Each run is one partition, so dropping it is cheap and leaves no deleted rows behind.
 func (s *Store) pruneRuns(ctx context.Context, now time.Time) error {
+	unlock := s.readingAttribution()
 	rows, err := s.conn.Query(ctx, runsQuery)
 	if err != nil {
+		unlock()
 		return fmt.Errorf("list attribution runs: %w", err)
 	}
 	type stored struct {
@@ -269,12 +274,14 @@ func (s *Store) pruneRuns(ctx context.Context, now time.Time) error {
 		var window uint32
 		if err := rows.Scan(&r.id, &window, &r.computed); err != nil {
 			rows.Close()
+			unlock()
 			return fmt.Errorf("scan attribution runs: %w", err)
 		}
 		runs = append(runs, r)
 		latest[window] = max(latest[window], r.id)
 	}
 	rows.Close()
+	unlock()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("list attribution runs: %w", err)
 	}
@@ -287,7 +294,10 @@ func (s *Store) pruneRuns(ctx context.Context, now time.Time) error {
 			continue
 		}
 		// A partition cannot be a bound parameter; the run id is a number this package generated, not input.
-		if err := s.conn.Exec(ctx, "ALTER TABLE deal_attribution DROP PARTITION "+strconv.FormatUint(r.id, 10)); err != nil {
+		unlock := s.droppingAttribution()
+		err := s.conn.Exec(ctx, "ALTER TABLE deal_attribution DROP PARTITION "+strconv.FormatUint(r.id, 10))
+		unlock()
+		if err != nil {
 			return fmt.Errorf("drop attribution run %d: %w", r.id, err)
 		}
 	}
@@ -308,6 +318,7 @@ func (s *Store) RunDeals(ctx context.Context, run Run) ([]Attribution, error) {
 	if run.Deals == 0 {
 		return nil, nil
 	}
+	defer s.readingAttribution()()
 	rows, err := s.conn.Query(ctx, runDealsQuery, clickhouse.Named("run", run.ID))
 	if err != nil {
 		return nil, fmt.Errorf("read deal attribution: %w", err)

@@ -148,6 +148,7 @@ func (s *Store) Indicators(ctx context.Context, p indicator.Params) ([]indicator
 // RunIndicators computes the indicators of a run's window from its attribution, one row per manager, ordered by
 // manager_id.
 func (s *Store) RunIndicators(ctx context.Context, run Run) ([]indicator.Row, error) {
+	defer s.readingAttribution()()
 	args := run.args()
 	var out []indicator.Row
 	index := map[string]int{}

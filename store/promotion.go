@@ -150,6 +150,7 @@ func (s *Store) repRecord(ctx context.Context, promotedAt time.Time) (map[string
 	if err != nil || run.Deals == 0 {
 		return nil, nil, err
 	}
+	defer s.readingAttribution()()
 	rows, err := s.conn.Query(ctx, recordQuery, clickhouse.Named("run", run.ID))
 	if err != nil {
 		return nil, nil, err

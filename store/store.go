@@ -17,6 +17,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -91,6 +92,8 @@ var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 type Store struct {
 	conn driver.Conn
 	cfg  Config
+
+	attributionMu sync.RWMutex // keeps statements on deal_attribution and DROP PARTITIONs of it apart: lock.go
 }
 
 // Open connects to the database cfg.Database, which must exist (see Migrate / CreateDatabase).
