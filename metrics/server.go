@@ -29,14 +29,15 @@ const index = `leadthrough
 /healthz  200 "ok" when healthy, 503 with the reason otherwise
 `
 
-// Server serves /metrics, /healthz and a plain-text index at /.
+// Server serves /metrics, /healthz and, at /, a plain-text index of them or the handler given to SetIndex.
 type Server struct {
 	addr string
 	srv  *http.Server
 	log  *slog.Logger
 
-	mu sync.Mutex
-	ln net.Listener
+	mu    sync.Mutex
+	ln    net.Listener
+	index http.Handler // serves "/" once set; nil: the plain-text index
 }
 
 // NewServer creates a Server for addr (host:port; ":0" picks a free port, see Addr). /metrics serves g with
@@ -65,23 +66,36 @@ func NewServer(addr string, g prometheus.Gatherer, health func() error, log *slo
 		}
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+	s := &Server{addr: addr, log: log}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		h := s.index
+		s.mu.Unlock()
+		if h != nil {
+			h.ServeHTTP(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, index)
 	})
-	return &Server{
-		addr: addr,
-		log:  log,
-		srv: &http.Server{
-			Addr:              addr,
-			Handler:           mux,
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       readTimeout,
-			WriteTimeout:      writeTimeout,
-			IdleTimeout:       idleTimeout,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		},
+	s.srv = &http.Server{
+		Addr:              addr,
+		Handler:           mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	return s
+}
+
+// SetIndex serves h at / (exactly: other paths stay 404) instead of the plain-text index, from the next request on;
+// serve's report page is one. It may be called before or after Start.
+func (s *Server) SetIndex(h http.Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.index = h
 }
 
 // Start listens on the address, returning any error (such as a port in use) at once, then serves in a goroutine

@@ -150,3 +150,25 @@ func TestListenAndServeReturnsNilAfterShutdown(t *testing.T) {
 		t.Errorf("ListenAndServe = %v, want nil", err)
 	}
 }
+
+// TestSetIndexReplacesThePlainIndexOnlyAtTheRoot: serve's report page takes over "/" once set, also on a running
+// server, while /metrics, /healthz and unknown paths are unchanged.
+func TestSetIndexReplacesThePlainIndexOnlyAtTheRoot(t *testing.T) {
+	s := startServer(t, prometheus.NewRegistry(), nil)
+	if _, body := get(t, "http://"+s.Addr()+"/"); !strings.Contains(body, "/healthz") {
+		t.Fatalf("before SetIndex, / = %q, want the plain-text index", body)
+	}
+	s.SetIndex(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "the report") }))
+	for path, want := range map[string]struct {
+		status int
+		body   string
+	}{
+		"/":        {http.StatusOK, "the report"},
+		"/healthz": {http.StatusOK, "ok\n"},
+		"/nope":    {http.StatusNotFound, "404 page not found\n"},
+	} {
+		if status, body := get(t, "http://"+s.Addr()+path); status != want.status || body != want.body {
+			t.Errorf("after SetIndex, %s = %d %q, want %d %q", path, status, body, want.status, want.body)
+		}
+	}
+}

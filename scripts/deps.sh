@@ -2,6 +2,7 @@
 # Install the Debian packages the local services need:
 #   clickhouse-server clickhouse-client prometheus kcat docker-compose (validates deploy/compose; no engine is needed)
 #   python3 python3-venv (chdb.sh's virtualenv for chdb; Debian ships venv's ensurepip separately)
+#   chromium (headless, for the test that opens serve's report page in a real browser)
 #
 # No-op when all of them are installed. Otherwise waits for any other
 # apt/dpkg run to finish, runs `apt-get update` and installs the missing
@@ -16,7 +17,7 @@ SCRIPT_NAME=deps.sh
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PACKAGES=(clickhouse-server clickhouse-client prometheus kcat docker-compose python3 python3-venv)
+PACKAGES=(clickhouse-server clickhouse-client prometheus kcat docker-compose python3 python3-venv chromium)
 APT_WAIT_SECONDS="${APT_WAIT_SECONDS:-1800}"
 
 installed() {

@@ -14,6 +14,7 @@ import (
 	"github.com/leadthrough/leadthrough/ingest/chsink"
 	"github.com/leadthrough/leadthrough/metrics"
 	"github.com/leadthrough/leadthrough/publish"
+	"github.com/leadthrough/leadthrough/report"
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -22,7 +23,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"/metrics until Ctrl-C.", stderr)
 	chCfg := clickhouseFlags(c, "leadthrough_demo")
 	brokerListen := c.String("broker-listen", "127.0.0.1:0", "address of the embedded broker; port 0 picks a free one")
-	listen := c.String("listen", "127.0.0.1:9464", "address for /metrics and /healthz")
+	listen := c.String("listen", "127.0.0.1:9464", "address for the report page /, /metrics and /healthz")
 	w := windowFlags(c)
 	sim := addSimulateFlags(c)
 	logger := logFlags(c)
@@ -97,8 +98,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := sup.Serve(srv); err != nil {
 		return sup.Stop(err)
 	}
-	fmt.Fprintf(stdout, "\n4/4 serving http://%s/metrics and /healthz; Ctrl-C to stop\n", srv.Addr())
+	page, err := report.New(report.Config{Source: s, Current: refresher.Rows,
+		Health: func() error { return refresher.Healthy(time.Hour) }, Window: w.window, CoachingKinds: w.kinds,
+		Now: func() time.Time { return simCfg.End }, Logger: log})
+	if err != nil {
+		return sup.Stop(err)
+	}
+	srv.SetIndex(page)
+	fmt.Fprintf(stdout, "\n4/4 serving the report page at http://%s/, /metrics and /healthz; Ctrl-C to stop\n", srv.Addr())
 	sup.Go("indicator refresher", refresher.Run)
+	sup.Go("report page", page.Run)
 	err = sup.Wait()
 	fmt.Fprintln(stdout, "stopping")
 	return err // then the broker and the store close, in reverse order of opening

@@ -26,7 +26,7 @@ var subcommands = map[string]subcommand{
 	"broker":     {"run the embedded Kafka-compatible broker (for local use and the demo; not for production)", runBroker},
 	"migrate":    {"create or upgrade the ClickHouse schema (idempotent)", runMigrate},
 	"ingest":     {"consume CRM events from Kafka into ClickHouse; bad input goes to <topic>.dlq", runIngest},
-	"serve":      {"serve /metrics and /healthz with per-manager indicators refreshed on a schedule", runServe},
+	"serve":      {"serve the report page at /, and /metrics and /healthz with per-manager indicators refreshed on a schedule", runServe},
 	"indicators": {"print the per-manager indicators for one window as a table or JSON", runIndicators},
 	"import":     {"load CRM exports (CSV: maven-crm or a mapped generic file) as canonical events, to Kafka or ClickHouse", runImport},
 	"simulate":   {"publish a synthetic sales organisation's events to Kafka", runSimulate},
