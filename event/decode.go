@@ -332,18 +332,23 @@ func requiredString(top map[string]json.RawMessage, name string, dst *string) er
 
 func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
 
-// strictUnmarshal rejects anything but white space after the JSON value, which json.Unmarshal also does; kept
-// separate so the rule is explicit. (Decoder.More is no test for it: it reports false before a stray '}' or ']'.)
+// strictUnmarshal rejects anything but JSON white space (space, tab, CR, LF) after the JSON value, as json.Unmarshal
+// does; kept separate so the rule is explicit. (Decoder.More is no test for it: it reports false before a stray '}'
+// or ']'. Nor is bytes.TrimSpace, which also trims what JSON does not count as white space, such as a form feed or
+// a no-break space.)
 func strictUnmarshal(raw []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if len(bytes.TrimSpace(raw[dec.InputOffset():])) > 0 {
+	if len(bytes.TrimLeft(raw[dec.InputOffset():], jsonSpace)) > 0 {
 		return errors.New("trailing data after the JSON object")
 	}
 	return nil
 }
+
+// jsonSpace is the white space JSON allows around values (RFC 8259, section 2).
+const jsonSpace = " \t\r\n"
 
 // Encode renders ev as a structured-mode CloudEvents JSON document. It validates first so producers cannot emit what
 // consumers would dead-letter.

@@ -74,6 +74,8 @@ func TestDecodeRejectsBadInputWithReasonAndFieldPath(t *testing.T) {
 		{"trailing closing brace", []byte(valid + `}`), ReasonMalformedJSON, "trailing data"},
 		{"trailing closing bracket", []byte(valid + "\n]"), ReasonMalformedJSON, "trailing data"},
 		{"trailing text", []byte(valid + ` trailing`), ReasonMalformedJSON, "trailing data"},
+		{"trailing form feed", []byte(valid + "\f"), ReasonMalformedJSON, "trailing data"},
+		{"trailing no-break space", []byte(valid + "\u00a0"), ReasonMalformedJSON, "trailing data"},
 		{"invalid UTF-8", []byte("{\"specversion\":\"1.0\",\"id\":\"\xff\"}"), ReasonInvalidUTF8, "UTF-8"},
 		{"wrong spec version", with(t, valid, "specversion", "0.3"), ReasonSpecVersion, "specversion: must be"},
 		{"missing id", with(t, valid, "id", nil), ReasonMissingField, "id: required"},
@@ -176,6 +178,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"specversion":"1.0","id":"1","source":"s","type":"deal.closed","time":"2026-03-02T14:05:00Z","data":{"deal_id":"D","outcome":"won","amount":1e308}}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte("\xff"))
+	f.Add([]byte(valid + "}"))
+	f.Add([]byte(valid + " \n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		ev, err := Decode(raw)
 		if err != nil {
@@ -183,6 +187,9 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("error without a reason: %v", err)
 			}
 			return
+		}
+		if !json.Valid(raw) {
+			t.Fatalf("accepted a message that is not one JSON value: %q", raw)
 		}
 		b, err := Encode(ev)
 		if err != nil {
