@@ -24,12 +24,18 @@ import (
 // The panels with a ClickHouse query, each run on real servers by a test of this file. A panel missing here fails
 // TestEveryClickHouseQueryIsTested: a new query must come with a test that runs it.
 const (
-	closedDealsPanel = "Closed deals of the team (latest refresh)"
-	historyPanel     = "Indicator history (ClickHouse)"
-	dealsHandedPanel = "Deals handed to the manager"
+	closedDealsPanel    = "Closed deals of the team (latest refresh)"
+	historyPanel        = "Indicator history (ClickHouse)"
+	dealsHandedPanel    = "Deals handed to the manager"
+	takenOverPanel      = "Deals the manager took over (latest refresh)"
+	takeoverTrendPanel  = "Takeover rate by month"
+	closedShareTrend    = "Manager-closed share by month"
+	coverageTrendPanel  = "Coaching coverage by month"
+	repGrowthTrendPanel = "Rep growth by month"
 )
 
-var testedClickHousePanels = []string{closedDealsPanel, historyPanel, dealsHandedPanel}
+var testedClickHousePanels = []string{closedDealsPanel, historyPanel, dealsHandedPanel, takenOverPanel,
+	takeoverTrendPanel, closedShareTrend, coverageTrendPanel, repGrowthTrendPanel}
 
 // The values Grafana gives the queries: serve's window (${window_seconds}, 30 days as by default) and the panel's
 // interval ($__interval_s).
@@ -103,9 +109,10 @@ func TestDealsHandedToManagerRunsOnClickHouse(t *testing.T) {
 }
 
 // TestClosedDealsOfTheTeamRunsOnClickHouse runs the drill-down's SQL on every engine against deal_attribution as
-// the store writes it (several runs: older ones, one of another window length, and a later one for a past as-of, which the panel must skip): the
-// deals closed in the window ending last among the runs of serve's window length whose team manager is selected, newest
-// first, with closer and rep of record and their latest names, and whether and when the manager took them over.
+// the store writes it (several runs: older ones, one of another window length, a later one for a past as-of, and
+// one whose window ends in the future, which the panel must skip): the deals closed in the window ending last among
+// the runs of serve's window length whose team manager is selected, newest first, with closer and rep of record and
+// their latest names, and whether and when the manager took them over.
 func TestClosedDealsOfTheTeamRunsOnClickHouse(t *testing.T) {
 	sql := clickhouseSQL(t)[closedDealsPanel]
 	forEachEngine(t, func(t *testing.T, s *store.Store) {
@@ -131,9 +138,10 @@ func TestClosedDealsOfTheTeamRunsOnClickHouse(t *testing.T) {
 				return fmt.Sprintf("%s %s %s %.0f closer %s(%s) rep %s(%s) taken %s at %s", closedAt.UTC().Format(minute),
 					deal, outcome, amount, closer, closerName, rep, repName, taken, at), nil
 			})
-		// D-3 closed in the latest 30-day run only; D-4 is the other manager's; D-5 closed in the previous window;
-		// D-6 was taken over but is still open.
+		// D-3 and D-7 closed in the latest 30-day run only; D-4 is the other manager's; D-5 closed in the previous
+		// window; D-6 was taken over but is still open.
 		want := []string{
+			"2026-03-28 15:00 D-7 lost 400 closer U-1(Ada Lovelace) rep U-11(Rob Rep) taken yes at 2026-03-20 10:00",
 			"2026-03-25 11:00 D-3 lost 200 closer U-10(Rita Rep) rep U-10(Rita Rep) taken no at -",
 			"2026-03-06 16:30 D-2 won 5000 closer U-1(Ada Lovelace) rep U-11(Rob Rep) taken yes at 2026-03-04 10:00",
 			"2026-03-05 15:00 D-1 won 1000 closer U-10(Rita Rep) rep U-10(Rita Rep) taken no at -",
@@ -187,15 +195,113 @@ func TestIndicatorHistoryRunsOnClickHouse(t *testing.T) {
 				return fmt.Sprintf("%s %s takeover %s coverage %s", at.UTC().Format(minute), name, ratio(takeover),
 					ratio(coverage)), nil
 			})
-		// 20 March: Ada's closed deals D-1 and D-2, D-2 taken over; Rita coached, Rob not. 31 March: D-3 closed
-		// too, and Rob coached on 22 March. Grace: D-4 closed, not taken over; Sam never coached.
+		// 20 March: Ada's closed deals D-1 and D-2, D-2 taken over; Rita coached, Rob not. 31 March: D-3 and D-7
+		// (taken over) closed too, and Rob coached on 22 March. Grace: D-4 closed, not taken over; Sam never coached.
 		want := []string{
 			"2026-03-20 00:00 Ada Lovelace takeover 0.500 coverage 0.500",
 			"2026-03-20 00:00 Grace Hopper takeover 0.000 coverage 0.000",
-			"2026-03-31 00:00 Ada Lovelace takeover 0.333 coverage 1.000",
+			"2026-03-31 00:00 Ada Lovelace takeover 0.500 coverage 1.000",
 			"2026-03-31 00:00 Grace Hopper takeover 0.000 coverage 0.000",
 		}
 		compareRows(t, got, want)
+	})
+}
+
+// TestTakenOverDealsRunsOnClickHouse runs the takeover drill-down's SQL on every engine against deal_attribution as
+// the store writes it: of the latest run of serve's window length (not a later run of a past as-of, not a run whose
+// window ends in the future), the deals closed in the window that their team manager, a selected one, took over
+// before the close, latest takeover first, with the manager's and the rep of record's latest names. A deal taken
+// over and still open (D-6) is not one of them.
+func TestTakenOverDealsRunsOnClickHouse(t *testing.T) {
+	sql := clickhouseSQL(t)[takenOverPanel]
+	forEachEngine(t, func(t *testing.T, s *store.Store) {
+		f := newTeamFixture(t, s)
+		g := grafana{from: f.asOf2.Add(-24 * time.Hour), to: f.asOf2, windowSeconds: windowSeconds30d,
+			managerIDs: []string{"U-1", "U-2"}}
+		got := query(t, s.Conn(), g.expand(t, sql),
+			[]string{"Taken over at", "Deal", "Manager", "Rep of record", "Rep name", "Outcome", "Amount", "Closed at"},
+			func(rows driver.Rows) (string, error) {
+				var takenAt, closedAt time.Time
+				var amount float64
+				var deal, manager, rep, repName, outcome string
+				if err := rows.Scan(&takenAt, &deal, &manager, &rep, &repName, &outcome, &amount, &closedAt); err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("%s %s by %s from %s(%s): %s %.0f at %s", takenAt.UTC().Format(minute), deal, manager,
+					rep, repName, outcome, amount, closedAt.UTC().Format(minute)), nil
+			})
+		want := []string{
+			"2026-03-20 10:00 D-7 by Ada Lovelace from U-11(Rob Rep): lost 400 at 2026-03-28 15:00",
+			"2026-03-04 10:00 D-2 by Ada Lovelace from U-11(Rob Rep): won 5000 at 2026-03-06 16:30",
+		}
+		compareRows(t, got, want)
+	})
+}
+
+// TestMonthlyTrendsRunOnClickHouse runs the SQL of each trend panel on every engine against monthly_indicators as
+// the store writes it: one point per selected manager and calendar month in the time range, at the month's first
+// day, time first and ascending with the manager's name as the label, as the plugin's time series need; March's
+// recomputation counts once, and a manager only an earlier computation of March had (U-3) is not drawn.
+func TestMonthlyTrendsRunOnClickHouse(t *testing.T) {
+	sqls := clickhouseSQL(t)
+	// February: Rita won D-5 herself; nobody coached. March: of Ada's four closed deals she took two over (D-2,
+	// D-7) and closed one of the two won ones (D-2), and coached both reps; Rita's self-closed won amount went from
+	// 300 to 1000. Grace: no deal in February, D-4 won by Sam in March; never coached.
+	tests := []struct {
+		panel, column string
+		want          []string
+	}{
+		{takeoverTrendPanel, "Takeover rate", []string{
+			"2026-02-01 Ada Lovelace 0.000", "2026-02-01 Grace Hopper null",
+			"2026-03-01 Ada Lovelace 0.500", "2026-03-01 Grace Hopper 0.000"}},
+		{closedShareTrend, "Manager-closed share", []string{
+			"2026-02-01 Ada Lovelace 0.000", "2026-02-01 Grace Hopper null",
+			"2026-03-01 Ada Lovelace 0.500", "2026-03-01 Grace Hopper 0.000"}},
+		{coverageTrendPanel, "Coaching coverage", []string{
+			"2026-02-01 Ada Lovelace 0.000", "2026-02-01 Grace Hopper 0.000",
+			"2026-03-01 Ada Lovelace 1.000", "2026-03-01 Grace Hopper 0.000"}},
+		{repGrowthTrendPanel, "Rep growth", []string{
+			"2026-02-01 Ada Lovelace null", "2026-02-01 Grace Hopper null",
+			"2026-03-01 Ada Lovelace 2.333", "2026-03-01 Grace Hopper null"}},
+	}
+	forEachEngine(t, func(t *testing.T, s *store.Store) {
+		newTeamFixture(t, s)
+		// The panels show the last year; this range holds February and March 2026.
+		g := grafana{from: time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC), to: time.Date(2026, 4, 15, 0, 0, 0, 0, time.UTC),
+			managerIDs: []string{"U-1", "U-2", "U-3"}}
+		for _, tt := range tests {
+			t.Run(tt.column, func(t *testing.T) {
+				expanded := g.expand(t, sqls[tt.panel])
+				rows, err := s.Conn().Query(context.Background(), expanded)
+				if err != nil {
+					t.Fatalf("dashboard SQL fails: %v\n%s", err, expanded)
+				}
+				var types []string
+				for _, c := range rows.ColumnTypes() {
+					types = append(types, c.Name()+" "+c.DatabaseTypeName())
+				}
+				rows.Close()
+				wantTypes := []string{"time DateTime", "manager_name String", tt.column + " Nullable(Float64)"}
+				if !slices.Equal(types, wantTypes) {
+					t.Errorf("columns %q, want %q", types, wantTypes)
+				}
+				got := query(t, s.Conn(), expanded, []string{"time", "manager_name", tt.column},
+					func(rows driver.Rows) (string, error) {
+						var at time.Time
+						var name string
+						var v *float64
+						if err := rows.Scan(&at, &name, &v); err != nil {
+							return "", err
+						}
+						value := "null"
+						if v != nil {
+							value = fmt.Sprintf("%.3f", *v)
+						}
+						return fmt.Sprintf("%s %s %s", at.UTC().Format(time.DateOnly), name, value), nil
+					})
+				compareRows(t, got, tt.want)
+			})
+		}
 	})
 }
 
@@ -204,7 +310,8 @@ const minute = "2006-01-02 15:04"
 // teamFixture is a migrated database with two managers' teams and deals, and the indicator runs and snapshots that
 // `leadthrough serve` would have stored: 30-day windows ending 10, 20 and 31 March 2026 (each attributed into
 // deal_attribution and saved to team_indicators, the last one saved twice like a repeated refresh), then a 7-day
-// window ending 31 March, the newest run of all.
+// window ending 31 March, then a 30-day one ending 15 March; and the calendar months February and March 2026 in
+// monthly_indicators.
 type teamFixture struct {
 	asOf1, asOf2 time.Time
 }
@@ -256,6 +363,11 @@ func newTeamFixture(t *testing.T, s *store.Store) teamFixture {
 	add(event.DealCreated, "2026-03-10 09:00", event.Data{DealID: "D-6", OwnerID: "U-11", Amount: amount(900)})
 	add(event.DealOwnerChanged, "2026-03-12 09:00", event.Data{DealID: "D-6", OwnerID: "U-1", PreviousOwnerID: "U-11",
 		ChangedBy: "U-1"})
+	// D-7: Rob's, taken over by Ada after the 20 March refresh, lost on 28 March.
+	add(event.DealCreated, "2026-03-15 09:00", event.Data{DealID: "D-7", OwnerID: "U-11", Amount: amount(400)})
+	add(event.DealOwnerChanged, "2026-03-20 10:00", event.Data{DealID: "D-7", OwnerID: "U-1", PreviousOwnerID: "U-11",
+		ChangedBy: "U-1"})
+	add(event.DealClosed, "2026-03-28 15:00", event.Data{DealID: "D-7", Outcome: event.OutcomeLost})
 	// Ada coaches Rita on 10 March and Rob on 22 March.
 	add(event.ActivityLogged, "2026-03-10 14:00", event.Data{ActivityID: "A-1", Kind: "one_on_one", ActorID: "U-1",
 		SubjectUserIDs: []string{"U-10"}})
@@ -286,6 +398,33 @@ func newTeamFixture(t *testing.T, s *store.Store) teamFixture {
 	refresh(f.asOf2, 7*24*time.Hour, 1)
 	// A later `leadthrough indicators --as-of <past>`: the newest run, but not the window serve shows.
 	refresh(at("2026-03-15 00:00"), window, 0)
+	// A run of serve's window length whose window ends in the future: the latest by as_of, but not what serve shows
+	// now. serve's monthly refresh leaves one for the month under way when it has 30 days, as serve's window.
+	if err := s.Conn().Exec(ctx, `INSERT INTO deal_attribution (run_id, as_of, window_seconds, computed_at, deal_id,
+		closed, in_window, close_time, close_ms, won, amount, closer_id, rep_id, manager_id, taken_over, taken_over_ms,
+		takeover_ms, takeover_managers)
+		SELECT toUInt64(1), now() + 86400, toUInt32(2592000), now(), 'D-FUTURE', 1, 1, now(), toInt64(0), 1, 1.,
+		       'U-1', 'U-10', 'U-1', 1, toInt64(0), emptyArrayInt64(), emptyArrayString()`); err != nil {
+		t.Fatal(err)
+	}
+
+	// The calendar months serve keeps in monthly_indicators: first a row of a manager that a later computation of
+	// March no longer finds, then February and March, then March recomputed.
+	march, april := at("2026-03-01 00:00"), at("2026-04-01 00:00")
+	stale := indicator.Row{ManagerID: "U-3", ManagerName: "Stale Manager", TakeoverRate: amount(0.9),
+		ManagerClosedShare: amount(0.9), CoachingCoverage: amount(0.1), RepGrowth: amount(-0.5)}
+	if err := s.SaveMonthly(ctx, []indicator.PeriodRow{{PeriodStart: march, PeriodEnd: april, Row: stale}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []time.Time{at("2026-02-01 00:00"), march} {
+		months, err := s.MonthlyIndicators(ctx, from, april, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveMonthly(ctx, months); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return f
 }
 

@@ -26,9 +26,10 @@ const (
 )
 
 // Managers is the "Leadthrough — managers" dashboard: the per-manager indicators over time and now (from
-// Prometheus), their history and the deals behind them (from ClickHouse), and the health of the indicator refresh and
-// of ingest.
+// Prometheus), their history, their trend by calendar month and the deals behind them (from ClickHouse), the
+// managers promoted within a year, and the health of the indicator refresh and of ingest.
 func Managers() (dashboard.Dashboard, error) {
+	trends := monthlyTrends()
 	d, err := dashboard.NewDashboardBuilder("Leadthrough — managers").
 		Uid("leadthrough-managers").
 		Description("Does each sales manager lead through their reps — coaching them and growing them — or take their deals "+
@@ -128,8 +129,16 @@ func Managers() (dashboard.Dashboard, error) {
 			Min(0)).
 		WithPanel(currentValuesTable()).
 		WithPanel(indicatorHistory()).
+		WithRow(dashboard.NewRowBuilder("By calendar month")).
+		WithPanel(trends[0]).
+		WithPanel(trends[1]).
+		WithPanel(trends[2]).
+		WithPanel(trends[3]).
+		WithRow(dashboard.NewRowBuilder("New managers")).
+		WithPanel(newManagers()).
 		WithRow(dashboard.NewRowBuilder("Deals")).
 		WithPanel(closedDealsOfTheTeam()).
+		WithPanel(takenOverDeals()).
 		WithPanel(dealsHandedToManager()).
 		WithRow(dashboard.NewRowBuilder("Service")).
 		WithPanel(statPanel("Indicator window", "Length W of the rolling window of every indicator above.",
@@ -245,40 +254,51 @@ func ratioPanel(title, description, metric string) *timeseries.PanelBuilder {
 // currentValuesTable shows every indicator of every selected manager now: one instant query per indicator, merged
 // into one row per manager.
 func currentValuesTable() *table.PanelBuilder {
-	columns := []struct {
-		metric, name string
-		ratio        bool
-	}{
-		{"leadthrough_manager_closed_deals", "Closed deals", false},
-		{"leadthrough_manager_won_deals", "Won deals", false},
-		{"leadthrough_manager_takeover_ratio", "Takeover rate", true},
-		{"leadthrough_manager_takeovers", "Takeovers", false},
-		{"leadthrough_manager_closed_share_ratio", "Manager-closed share", true},
-		{"leadthrough_manager_closed_revenue_share_ratio", "Manager-closed revenue share", true},
-		{"leadthrough_manager_team_reps", "Team reps", false},
-		{"leadthrough_manager_reps_coached", "Reps coached", false},
-		{"leadthrough_manager_coaching_coverage_ratio", "Coaching coverage", true},
-		{"leadthrough_manager_rep_growth", "Rep growth", true},
-	}
+	return indicatorTable("Now, per manager",
+		"The indicators at the end of the time range, one row per manager. A blank cell is an indicator with "+
+			"nothing to measure (no closed deals, an empty team, no rep with sales in the previous window).",
+		[]tableColumn{
+			{"leadthrough_manager_closed_deals", "Closed deals", false},
+			{"leadthrough_manager_won_deals", "Won deals", false},
+			{"leadthrough_manager_takeover_ratio", "Takeover rate", true},
+			{"leadthrough_manager_takeovers", "Takeovers", false},
+			{"leadthrough_manager_closed_share_ratio", "Manager-closed share", true},
+			{"leadthrough_manager_closed_revenue_share_ratio", "Manager-closed revenue share", true},
+			{"leadthrough_manager_team_reps", "Team reps", false},
+			{"leadthrough_manager_reps_coached", "Reps coached", false},
+			{"leadthrough_manager_coaching_coverage_ratio", "Coaching coverage", true},
+			{"leadthrough_manager_rep_growth", "Rep growth", true},
+		}, "").
+		SortBy([]cog.Builder[common.TableSortByFieldState]{
+			common.NewTableSortByFieldStateBuilder().DisplayName("Takeover rate").Desc(true),
+		})
+}
+
+// tableColumn is one per-manager gauge shown as a column of an indicatorTable; ratios show as percentages.
+type tableColumn struct {
+	metric, name string
+	ratio        bool
+}
+
+// indicatorTable is a full-width table with one row per selected manager and one column per gauge: one instant
+// query per column (the gauge of the selected managers, and filter, a PromQL suffix such as "and on (…) …", when
+// given), merged into one row per manager.
+func indicatorTable(title, description string, columns []tableColumn, filter string) *table.PanelBuilder {
 	p := table.NewPanelBuilder().
-		Title("Now, per manager").
-		Description("The indicators at the end of the time range, one row per manager. A blank cell is an indicator with " +
-			"nothing to measure (no closed deals, an empty team, no rep with sales in the previous window).").
+		Title(title).
+		Description(description).
 		Datasource(prometheusRef).
 		Span(24).
 		Height(9).
 		Unit("none").
 		Decimals(0).
-		Footer(noFooter()).
-		SortBy([]cog.Builder[common.TableSortByFieldState]{
-			common.NewTableSortByFieldStateBuilder().DisplayName("Takeover rate").Desc(true),
-		})
+		Footer(noFooter())
 	// Instant queries in table format come out as columns Value #<refId>, joined on their labels by "merge".
 	rename := map[string]string{"manager_name": "Manager", "manager_id": "Manager id"}
 	index := map[string]int{"manager_name": 0}
 	for i, c := range columns {
 		ref := string(rune('A' + i))
-		p.WithTarget(prom(c.metric+managerSelector, "").RefId(ref).Instant().Format(prometheus.PromQueryFormatTable))
+		p.WithTarget(prom(c.metric+managerSelector+filter, "").RefId(ref).Instant().Format(prometheus.PromQueryFormatTable))
 		rename["Value #"+ref] = c.name
 		index["Value #"+ref] = i + 1
 		if c.ratio {
@@ -304,7 +324,7 @@ const (
 )
 
 // closedDealsOfTheTeamSQL lists the deals closed in the window of the latest attribution run of serve's window
-// length (one run per refresh; see store/migrations/0004_deal_attribution.sql) whose team manager M(d) is one of the
+// length (latestServeRun; see store/migrations/0005_deal_attribution.sql) whose team manager M(d) is one of the
 // selected managers, with the names of the closer and the rep of record. Names are the latest non-empty
 // user.upserted name. It runs on ClickHouse 18.16 and current releases: one JOIN per SELECT, aliased joined
 // subqueries, aliases that differ from the columns they are computed from.
@@ -327,8 +347,7 @@ FROM
     (
         SELECT deal_id, close_time, won, amount, closer_id, rep_id, taken_over, taken_over_ms
         FROM deal_attribution
-        WHERE run_id = (SELECT run_id FROM deal_attribution WHERE window_seconds = ${window_seconds}
-                        ORDER BY as_of DESC, run_id DESC LIMIT 1)
+        WHERE ` + latestServeRun + `
           AND in_window = 1
           AND manager_id IN (${manager_id:singlequote})
     ) AS deals

@@ -19,7 +19,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	c := newCommand("serve", "Serves a report page at / (the indicators, monthly trends, the new-manager watch and the "+
 		"deals each manager took over) and /metrics with per-manager indicators over a rolling window ending now, recomputed in ClickHouse "+
 		"every --refresh-interval and served from memory, and /healthz. Each refresh is also stored in the table "+
-		"team_indicators for Grafana. With --ingest, the ingest worker runs in this process too and its counters are "+
+		"team_indicators for Grafana, and every --monthly-interval the current and the previous calendar month are "+
+		"recomputed into monthly_indicators (the last 12 months at startup). With --ingest, the ingest worker runs in "+
+		"this process too and its counters are "+
 		"on the same /metrics. Waits for ClickHouse (and Kafka with --ingest) at startup; a component that fails stops "+
 		"the process.", stderr)
 	chCfg := clickhouseFlags(c, "leadthrough")
@@ -30,12 +32,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	reportInterval := c.Duration("report-interval", report.DefaultInterval, "how often the report page at / recomputes "+
 		"its monthly trends, new-manager watch and taken-over deals (an attribution run per month, per tenure period "+
 		"and for the window: minutes, not seconds); its indicator table follows --refresh-interval")
+	monthlyInterval := c.Duration("monthly-interval", metrics.DefaultMonthlyInterval, "how often the current and the "+
+		"previous calendar month are recomputed (one attribution run each) into the table monthly_indicators for "+
+		"Grafana's trend panels; the first time, the last 12 months. 0 turns it off (another serve keeps the table)")
 	withIngest := c.Bool("ingest", false, "also run the ingest worker in this process (it takes the same flags as leadthrough ingest)")
 	in := addIngestFlags(c)
 	maxBackoff := startupFlags(c)
 	logger := logFlags(c)
 	if err := c.parse(args); err != nil {
 		return err
+	}
+	if *monthlyInterval < 0 {
+		return fmt.Errorf("%w: --monthly-interval must be positive, or 0 to turn the monthly refresh off", errUsage)
 	}
 	log := logger()
 	reg := prometheus.NewRegistry()
@@ -82,6 +90,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	srv.SetIndex(page)
 	sup.Go("report page", page.Run)
+	if *monthlyInterval > 0 {
+		monthly, err := metrics.NewMonthly(metrics.MonthlyConfig{Store: s, Interval: *monthlyInterval,
+			CoachingKinds: w.kinds, Logger: log}, reg)
+		if err != nil {
+			return sup.Stop(err)
+		}
+		sup.Go("monthly refresh", monthly.Run)
+	}
 	if *withIngest {
 		sup.Go("ingest worker", func(ctx context.Context) error { return ingest.Run(ctx, ingestCfg, chsink.New(s)) })
 	}

@@ -1,12 +1,13 @@
 // Package exported lists the Prometheus metrics leadthrough really exports, read from the collectors themselves
-// (leadthrough serve's refresher and the ingest worker), so that alert rules and dashboards are checked against the
-// code rather than against a copy of the names. Tests only.
+// (leadthrough serve's refresher and monthly refresh, and the ingest worker), so that alert rules and dashboards are
+// checked against the code rather than against a copy of the names. Tests only.
 package exported
 
 import (
 	"context"
 	"regexp"
 	"sort"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -32,6 +33,10 @@ func Metrics() ([]Metric, error) {
 	if err != nil {
 		return nil, err
 	}
+	monthly, err := metrics.NewMonthly(metrics.MonthlyConfig{Store: noMonths{}}, reg)
+	if err != nil {
+		return nil, err
+	}
 	histograms := map[string]bool{}
 	if mfs, err := reg.Gather(); err == nil {
 		for _, mf := range mfs {
@@ -41,7 +46,7 @@ func Metrics() ([]Metric, error) {
 		}
 	}
 	var out []Metric
-	for _, c := range []prometheus.Collector{ingestMetrics, refresher} {
+	for _, c := range []prometheus.Collector{ingestMetrics, refresher, monthly} {
 		ch := make(chan *prometheus.Desc)
 		go func() { c.Describe(ch); close(ch) }()
 		for d := range ch {
@@ -53,6 +58,15 @@ func Metrics() ([]Metric, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// noMonths is a metrics.MonthlyStore that is never called: Metrics only describes.
+type noMonths struct{}
+
+func (noMonths) MonthlyIndicators(context.Context, time.Time, time.Time, []string) ([]indicator.PeriodRow, error) {
+	return nil, nil
+}
+
+func (noMonths) SaveMonthly(context.Context, []indicator.PeriodRow) error { return nil }
 
 // Names returns the names of Metrics.
 func Names() ([]string, error) {
