@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/leadthrough/leadthrough/internal/exported"
 	"github.com/leadthrough/leadthrough/internal/testenv"
@@ -20,11 +21,10 @@ const (
 	configFile     = "prometheus/prometheus.yml"
 	composeConfig  = "compose/prometheus.yml"
 	composeFile    = "compose/docker-compose.yml"
-	runbookURLBase = "https://github.com/leadthrough/leadthrough/blob/main/docs/runbook.md#"
+	runbookFile    = "../docs/runbook.md"
+	repoURL        = "https://github.com/leadthrough/leadthrough/blob/main/"
+	runbookURLBase = repoURL + "docs/runbook.md#"
 )
-
-// runbooks are where the runbook may be: its home in docs/, or here until it is moved there.
-var runbooks = []string{"../docs/runbook.md", "prometheus/RUNBOOK.md"}
 
 // promtool runs promtool with args and fails the test, with promtool's output, unless it succeeds.
 func promtool(t *testing.T, args ...string) string {
@@ -113,20 +113,86 @@ func TestAlertsFollowTheMixinConventions(t *testing.T) {
 }
 
 func TestRunbookHasASectionPerAlert(t *testing.T) {
-	var text []byte
-	var err error
-	for _, p := range runbooks {
-		if text, err = os.ReadFile(p); err == nil {
-			break
-		}
-	}
+	text, err := os.ReadFile(runbookFile)
 	if err != nil {
-		t.Fatalf("no runbook at %v: %v", runbooks, err)
+		t.Fatal(err)
 	}
 	for _, a := range alerts(t) {
 		// GitHub's anchor of "## LeadthroughFoo" is #leadthroughfoo, which runbook_url links to.
 		if !regexp.MustCompile(`(?m)^## ` + a.name + `\s*$`).Match(text) {
 			t.Errorf("runbook has no section \"## %s\"", a.name)
+		}
+	}
+}
+
+// TestRunbookURLsLeadToSectionsThatExist: every runbook_url of the rules and of their tests names a file of this
+// repository that exists and a heading of that file, by GitHub's anchor for it.
+func TestRunbookURLsLeadToSectionsThatExist(t *testing.T) {
+	url := regexp.MustCompile(`runbook_url:\s*(\S+)`)
+	n := 0
+	for _, f := range []string{rulesFile, rulesTestFile} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range url.FindAllStringSubmatch(string(b), -1) {
+			n++
+			path, anchor, _ := strings.Cut(strings.TrimPrefix(m[1], repoURL), "#")
+			if !strings.HasPrefix(m[1], repoURL) || anchor == "" {
+				t.Errorf("%s: runbook_url %s is not %s<file>#<section>", f, m[1], repoURL)
+				continue
+			}
+			doc, err := os.ReadFile(filepath.Join("..", filepath.FromSlash(path)))
+			if err != nil {
+				t.Errorf("%s: runbook_url %s: %v", f, m[1], err)
+				continue
+			}
+			if !slices.Contains(headingAnchors(string(doc)), anchor) {
+				t.Errorf("%s: runbook_url %s: %s has no heading with the anchor #%s", f, m[1], path, anchor)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("found no runbook_url: the test no longer understands the rules")
+	}
+}
+
+// headingAnchors returns the anchors GitHub gives the Markdown headings of doc: lower case, punctuation other than
+// '-' and '_' dropped, spaces turned into '-'.
+func headingAnchors(doc string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile(`(?m)^#{1,6}\s+(.+?)\s*$`).FindAllStringSubmatch(doc, -1) {
+		var b strings.Builder
+		for _, r := range strings.ToLower(m[1]) {
+			switch {
+			case r == ' ':
+				b.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+			}
+		}
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// TestDocumentsTheRulesNameExist: a Markdown file the Prometheus files mention by its path in this repository (in a
+// comment, say) must exist.
+func TestDocumentsTheRulesNameExist(t *testing.T) {
+	path := regexp.MustCompile(`(?:^|[\s('"])((?:[\w.-]+/)*[\w.-]+\.md)\b`)
+	files, err := filepath.Glob("prometheus/*.yml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Prometheus files: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range path.FindAllStringSubmatch(string(b), -1) {
+			if _, err := os.Stat(filepath.Join("..", filepath.FromSlash(m[1]))); err != nil {
+				t.Errorf("%s mentions %s, which does not exist: %v", f, m[1], err)
+			}
 		}
 	}
 }
