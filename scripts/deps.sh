@@ -3,6 +3,8 @@
 #   clickhouse-server clickhouse-client prometheus kcat docker-compose (validates deploy/compose; no engine is needed)
 #   python3 python3-venv (chdb.sh's virtualenv for chdb; Debian ships venv's ensurepip separately)
 #   chromium (headless, for the test that opens serve's report page in a real browser)
+#   openjdk-17-jre-headless maven (scripts/kafka.sh fetches Apache Kafka from Maven Central and runs it on Java 17+;
+#     each only when missing: no Java 17 or newer where kafka.sh looks for one, no mvn on PATH)
 #
 # No-op when all of them are installed. Otherwise waits for any other
 # apt/dpkg run to finish, runs `apt-get update` and installs the missing
@@ -22,6 +24,40 @@ APT_WAIT_SECONDS="${APT_WAIT_SECONDS:-1800}"
 
 installed() {
 	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
+}
+
+# What scripts/kafka.sh needs besides PACKAGES, installed only when missing, so that a JDK or Maven of one's own is
+# used as it is.
+JAVA_PACKAGE=openjdk-17-jre-headless
+MAVEN_PACKAGE=maven
+
+# kafka_java prints the java that scripts/kafka.sh runs, chosen the same way: $JAVA_HOME/bin/java, else Debian's
+# OpenJDK 17 when JAVA_HOME is unset, else java on PATH; nothing when there is none.
+kafka_java() {
+	if [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ]; then
+		echo "$JAVA_HOME/bin/java"
+	elif [ -z "${JAVA_HOME:-}" ] && [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ]; then
+		echo /usr/lib/jvm/java-17-openjdk-amd64/bin/java
+	else
+		command -v java || true
+	fi
+}
+
+# java_major JAVA prints the major version `JAVA -version` reports: 17 for "17.0.15", 8 for "1.8.0_392".
+java_major() {
+	local v
+	v="$("$1" -version 2>&1 | sed -n 's/.* version "\([^"]*\)".*/\1/p' | head -n1)"
+	v="${v#1.}"
+	printf '%s' "${v%%[!0-9]*}"
+}
+
+# needs_java succeeds when scripts/kafka.sh would find no Java 17 or newer.
+needs_java() {
+	local j m
+	j="$(kafka_java)"
+	[ -n "$j" ] || return 0
+	m="$(java_major "$j")"
+	[ -z "$m" ] || [ "$m" -lt 17 ]
 }
 
 # True while some apt/dpkg process (e.g. an install started from another
@@ -108,8 +144,12 @@ stop_system_clickhouse() {
 main() {
 	command -v dpkg-query >/dev/null 2>&1 || die "dpkg-query not found: this script is for Debian/Ubuntu"
 
+	local wanted=("${PACKAGES[@]}")
+	needs_java && wanted+=("$JAVA_PACKAGE")
+	command -v mvn >/dev/null 2>&1 || wanted+=("$MAVEN_PACKAGE")
+
 	local missing=() p
-	for p in "${PACKAGES[@]}"; do
+	for p in "${wanted[@]}"; do
 		installed "$p" || missing+=("$p")
 	done
 
@@ -117,7 +157,7 @@ main() {
 		# An install that another shell is still running may not be
 		# complete yet even if dpkg already lists the packages.
 		wait_for_apt
-		log "all packages installed: ${PACKAGES[*]}"
+		log "all packages installed: ${wanted[*]}"
 	else
 		log "missing packages: ${missing[*]}"
 		wait_for_apt
@@ -154,6 +194,11 @@ main() {
 		fi
 	fi
 
+	if needs_java; then
+		p="$(kafka_java)"
+		warn "scripts/kafka.sh will find no Java 17 or newer (${p:-no java found}; JAVA_HOME=${JAVA_HOME:-unset}):" \
+			"unset JAVA_HOME or point it at a Java 17+"
+	fi
 	stop_system_clickhouse
 }
 
