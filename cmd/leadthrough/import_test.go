@@ -24,8 +24,8 @@ import (
 	"github.com/leadthrough/leadthrough/store"
 )
 
-// mavenDataset is the published Maven CRM export beside the repository (../shared/datasets/maven-crm from the
-// module root); it is always there, so a missing one fails the test.
+// mavenDataset is the published Maven CRM export, committed in testdata/maven-crm at the module root; it is always
+// there, so a missing one fails the test.
 func mavenDataset(t *testing.T) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -41,9 +41,9 @@ func mavenDataset(t *testing.T) string {
 		}
 		dir = filepath.Dir(dir)
 	}
-	data := filepath.Join(dir, "..", "shared", "datasets", "maven-crm")
+	data := filepath.Join(dir, "testdata", "maven-crm")
 	if _, err := os.Stat(filepath.Join(data, "sales_pipeline.csv")); err != nil {
-		t.Fatalf("the Maven CRM dataset must be beside the repository: %v", err)
+		t.Fatalf("the Maven CRM dataset must be in testdata/maven-crm: %v", err)
 	}
 	return data
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/leadthrough/leadthrough/event"
 )
 
-// mavenDir is the published Maven export, which lives beside the repository (../shared/datasets/maven-crm from the
-// module root) in development and CI alike. A missing dataset fails the test rather than skipping it.
+// mavenDir is the published Maven export, committed in testdata/maven-crm at the module root. A missing dataset
+// fails the test rather than skipping it.
 func mavenDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -33,9 +33,9 @@ func mavenDir(t *testing.T) string {
 		}
 		dir = parent
 	}
-	data := filepath.Join(dir, "..", "shared", "datasets", "maven-crm")
+	data := filepath.Join(dir, "testdata", "maven-crm")
 	if _, err := os.Stat(filepath.Join(data, csvimport.MavenPipelineFile)); err != nil {
-		t.Fatalf("the Maven CRM dataset must be beside the repository: %v", err)
+		t.Fatalf("the Maven CRM dataset must be in testdata/maven-crm: %v", err)
 	}
 	return data
 }
