@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Defaults of Config.
@@ -58,6 +60,10 @@ type Config struct {
 type Broker struct {
 	cluster *kfake.Cluster
 	addr    string
+
+	mu      sync.Mutex
+	seen    map[string]bool // topic names metadata requests may have auto-created, already persisted
+	scratch int
 }
 
 // Start starts a single-node broker on cfg.Listen with automatic topic creation. It returns once the listener is
@@ -110,7 +116,45 @@ func Start(cfg Config) (*Broker, error) {
 		c.Close()
 		return nil, errors.New("start embedded broker: expected exactly one listener")
 	}
-	return &Broker{cluster: c, addr: addrs[0]}, nil
+	b := &Broker{cluster: c, addr: addrs[0], seen: map[string]bool{}}
+	if cfg.DataDir != "" {
+		c.ControlKey(int16(kmsg.Metadata), b.persistAutoCreated)
+	}
+	return b, nil
+}
+
+// persistAutoCreated makes topics created by a metadata request survive a crash. kfake saves its topic list
+// (topics.json) when topics are created by CreateTopics or deleted, but not when a metadata request creates one, so
+// after a kill -9 such a topic (a dead-letter topic, the demo's crm.events) was forgotten with its records. For each
+// topic name a metadata request may create that this process has not seen yet, it has the cluster save its topic
+// list once more, after the request: creating and deleting a scratch topic does that. It observes the request and
+// lets the cluster handle it.
+func (b *Broker) persistAutoCreated(req kmsg.Request) (kmsg.Response, error, bool) {
+	m, ok := req.(*kmsg.MetadataRequest)
+	if !ok || !m.AllowAutoTopicCreation || m.GetVersion() < 4 {
+		return nil, nil, false
+	}
+	fresh := false
+	b.mu.Lock()
+	for _, t := range m.Topics {
+		if t.Topic != nil && !b.seen[*t.Topic] {
+			b.seen[*t.Topic], fresh = true, true
+		}
+	}
+	b.mu.Unlock()
+	if fresh {
+		// Admin calls wait for the cluster's loop, which is handling this request: run after it, not inside it.
+		go func() {
+			b.mu.Lock()
+			b.scratch++
+			name := fmt.Sprintf("__leadthrough_persist_%d", b.scratch)
+			b.mu.Unlock()
+			if err := b.cluster.CreateTopic(name, 1, nil); err == nil {
+				_ = b.cluster.DeleteTopic(name)
+			}
+		}()
+	}
+	return nil, nil, false
 }
 
 // Addr is the host:port the broker listens on and advertises, with the actual port when Listen asked for port 0.

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -231,4 +233,39 @@ func TestRestartWithoutDataDirForgetsEverything(t *testing.T) {
 			t.Fatalf("in-memory broker kept topic %q across a restart", p.Topic)
 		}
 	}
+}
+
+// TestAutoCreatedTopicSurvivesACrash: a topic created by a producer's metadata request (as the dead-letter topics and
+// the demo's crm.events are) is on disk with its records while the broker runs, so a kill -9 loses neither. The
+// crash is a copy of the data directory taken while the broker runs, opened by a second broker.
+func TestAutoCreatedTopicSurvivesACrash(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	running := start(t, broker.Config{DataDir: dir})
+	produce(t, ctx, running.Addr(), "auto.created", "a", "b", "c")
+	// The topic list is saved just after the request that created the topic: wait for it.
+	for !strings.Contains(readFile(t, filepath.Join(dir, "topics.json")), "auto.created") {
+		if ctx.Err() != nil {
+			t.Fatalf("topics.json never listed the auto-created topic: %s", readFile(t, filepath.Join(dir, "topics.json")))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	crashed := t.TempDir()
+	if err := os.CopyFS(crashed, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	second := start(t, broker.Config{DataDir: crashed})
+	if got := readAll(t, ctx, second.Addr(), "auto.created", 3); strings.Join(got, ",") != "a,b,c" {
+		t.Errorf("after the crash the topic holds %q, want a,b,c", got)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(b)
 }
