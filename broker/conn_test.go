@@ -10,11 +10,10 @@ import (
 	"time"
 )
 
-// request encodes a request frame: header v1 (client id "test") and fields, each a string (int16 length), an int16,
-// an int32 or raw bytes.
-func request(key, version int16, fields ...any) []byte {
+// encode encodes Kafka fields, each a string (int16 length), an int16, an int32 or raw bytes.
+func encode(fields ...any) []byte {
 	var b bytes.Buffer
-	put := func(v any) {
+	for _, v := range fields {
 		switch v := v.(type) {
 		case string:
 			_ = binary.Write(&b, binary.BigEndian, int16(len(v)))
@@ -25,41 +24,30 @@ func request(key, version int16, fields ...any) []byte {
 			_ = binary.Write(&b, binary.BigEndian, v)
 		}
 	}
-	put(key)
-	put(version)
-	put(int32(1)) // correlation id
-	put("test")
-	for _, f := range fields {
-		put(f)
-	}
-	return append(binary.BigEndian.AppendUint32(nil, uint32(b.Len())), b.Bytes()...)
+	return b.Bytes()
+}
+
+// frameOf prefixes b with its size.
+func frameOf(b []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...)
+}
+
+// request encodes a request frame: header v1 (correlation id 1, client id "test") and fields (see encode).
+func request(key, version int16, fields ...any) []byte {
+	return frameOf(append(encode(key, version, int32(1), "test"), encode(fields...)...))
 }
 
 // joinGroupV2 is a JoinGroup v2 request as kafka-go's consumer groups send it: member "" for a new member,
 // subscribing to topic with the range assignor.
 func joinGroupV2(group, member, topic string, sessionMs, rebalanceMs int32) []byte {
-	var meta bytes.Buffer // consumer protocol metadata: version, topics, user data
-	_ = binary.Write(&meta, binary.BigEndian, int16(1))
-	_ = binary.Write(&meta, binary.BigEndian, int32(1))
-	_ = binary.Write(&meta, binary.BigEndian, int16(len(topic)))
-	meta.WriteString(topic)
-	_ = binary.Write(&meta, binary.BigEndian, int32(0))
+	meta := encode(int16(1), int32(1), topic, int32(0)) // consumer protocol metadata: version, topics, user data
 	return request(keyJoinGroup, 2, group, sessionMs, rebalanceMs, member, "consumer", int32(1), "range",
-		int32(meta.Len()), meta.Bytes())
+		int32(len(meta)), meta)
 }
 
 // joinReplyV2 is the reply to a JoinGroup v2 as kfake writes it, for member (the leader).
 func joinReplyV2(member string) []byte {
-	var b bytes.Buffer
-	for _, v := range []any{int32(1), int32(0), int16(0), int32(3), int16(5), []byte("range"),
-		int16(len(member)), []byte(member), int16(len(member)), []byte(member), int32(0)} {
-		if s, ok := v.([]byte); ok {
-			b.Write(s)
-			continue
-		}
-		_ = binary.Write(&b, binary.BigEndian, v)
-	}
-	return append(binary.BigEndian.AppendUint32(nil, uint32(b.Len())), b.Bytes()...)
+	return frameOf(encode(int32(1), int32(0), int16(0), int32(3), "range", member, member, int32(0)))
 }
 
 // broker reads c frame by frame, as kfake does, and sends each frame read, then the error that ended the reading.
@@ -217,5 +205,37 @@ func TestConnCloseReleasesAHeldEnd(t *testing.T) {
 	c.Close()
 	if err := within(end, 5*time.Second); err == nil {
 		t.Fatal("Close did not release the held read")
+	}
+}
+
+func TestConnParsesTheMemberOfEveryRequestVersionKafkaGoMaySend(t *testing.T) {
+	body := func(frame []byte) []byte { return frame[8:] } // after size, API key and version
+	for version := int16(0); version <= 5; version++ {
+		fields := []any{"g", int32(6000)}
+		if version >= 1 {
+			fields = append(fields, int32(6000)) // rebalance timeout
+		}
+		fields = append(fields, "m-join", "consumer", int32(0))
+		if group, member := groupRequestMember(body(request(keyJoinGroup, version, fields...)), keyJoinGroup, version); group != "g" || member != "m-join" {
+			t.Errorf("JoinGroup v%d: group %q member %q", version, group, member)
+		}
+		var reply []any
+		if version >= 2 {
+			reply = append(reply, int32(0)) // throttle time
+		}
+		reply = append(reply, int16(0), int32(1), "range", "m-leader", "m-new", int32(0))
+		framed := frameOf(append(encode(int32(1)), encode(reply...)...)) // correlation id, then the fields
+		if member, ok := joinReplyMember(framed, version); !ok || member != "m-new" {
+			t.Errorf("JoinGroup v%d reply: member %q, %v", version, member, ok)
+		}
+	}
+	for version := int16(0); version <= 3; version++ {
+		if group, member := groupRequestMember(body(request(keySyncGroup, version, "g", int32(1), "m-sync", int32(0))),
+			keySyncGroup, version); group != "g" || member != "m-sync" {
+			t.Errorf("SyncGroup v%d: group %q member %q", version, group, member)
+		}
+	}
+	if group, _ := groupRequestMember(body(request(keySyncGroup, 4, "g")), keySyncGroup, 4); group != "" {
+		t.Errorf("SyncGroup v4 (flexible) parsed as group %q, want not parsed", group)
 	}
 }
