@@ -15,10 +15,11 @@ import (
 // kafka-go closes the connection after RebalanceTimeout + 5s and joins again under a new member id) never sends the
 // LeaveGroup a consumer sends when it closes, and kfake handles the member it leaves behind badly:
 //
-//   - kfake starts a member's session timer only when it manages to hand the member its reply. It notices that the
-//     connection ended only if the read side has already failed, and even then picks at random between a buffered
-//     send and giving up, so half the time such a member stays in the group with no session timer at all. In a
-//     stable group it keeps the partitions it was assigned, and nobody reads them, until some other rebalance.
+//   - kfake starts a new member's session timer only when it manages to hand the member its first reply. It notices
+//     that the connection ended only if the read side has already failed, and even then picks at random between a
+//     buffered send and giving up, so half the time such a member (and every worker that starts, restarts or gives
+//     up on a join joins as a new member) stays in the group with no session timer at all. In a stable group it
+//     keeps the partitions it was assigned, and nobody reads them, until some other rebalance.
 //   - When the reply does get "delivered", the member expires after its session timeout, but if it was elected
 //     leader, the followers waiting in SyncGroup for its assignment expire at the same moment, because kfake does not
 //     keep members that wait in a JoinGroup or SyncGroup alive as Apache Kafka does. Expiring a SyncGroup waiter also
