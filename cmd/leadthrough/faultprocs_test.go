@@ -47,17 +47,31 @@ func buildLeadthrough(t *testing.T) string {
 // connection, even by a client connecting to itself while nothing listens there.
 func faultAddr(t *testing.T) string {
 	t.Helper()
+	faultAddrs.Lock()
+	defer faultAddrs.Unlock()
 	for range 200 {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		port := 20000 + rand.IntN(12000)
+		if faultAddrs.given[port] {
+			continue // free now, but a process the test restarts will bind it again
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
 			addr := ln.Addr().String()
 			ln.Close()
+			faultAddrs.given[port] = true
 			return addr
 		}
 	}
 	t.Fatal("no free loopback port between 20000 and 32000")
 	return ""
 }
+
+// faultAddrs are the ports faultAddr handed out: each goes to one process only, which may be down (killed, not yet
+// restarted) when the next address is asked for.
+var faultAddrs = struct {
+	sync.Mutex
+	given map[int]bool
+}{given: map[int]bool{}}
 
 // childEnv is the environment of the processes the test starts: without LEADTHROUGH_* variables, so that only
 // their command lines configure them.
