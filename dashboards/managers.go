@@ -328,7 +328,7 @@ const (
 // selected managers, with the names of the closer and the rep of record. Names are the latest non-empty
 // user.upserted name. It runs on ClickHouse 18.16 and current releases: one JOIN per SELECT, aliased joined
 // subqueries, aliases that differ from the columns they are computed from.
-const closedDealsOfTheTeamSQL = `SELECT
+var closedDealsOfTheTeamSQL = `SELECT
     close_time AS "Closed at",
     deal_id AS "Deal",
     if(won = 1, 'won', 'lost') AS "Outcome",
@@ -353,18 +353,12 @@ FROM
     ) AS deals
     ANY LEFT JOIN
     (
-        SELECT user_id AS closer_id, argMax(name, time_ms) AS closer_name
-        FROM user_events FINAL
-        WHERE type = 'user.upserted' AND name != ''
-        GROUP BY user_id
+        ` + latestNames("closer_id", "closer_name") + `
     ) AS closers USING closer_id
 ) AS closed_deals
 ANY LEFT JOIN
 (
-    SELECT user_id AS rep_id, argMax(name, time_ms) AS rep_name
-    FROM user_events FINAL
-    WHERE type = 'user.upserted' AND name != ''
-    GROUP BY user_id
+    ` + latestNames("rep_id", "rep_name") + `
 ) AS reps USING rep_id
 ORDER BY close_time DESC, deal_id
 LIMIT 1000`

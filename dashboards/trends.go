@@ -104,6 +104,15 @@ func newManagers() *table.PanelBuilder {
 // window, of serve's window length (one run per refresh; a later run of `leadthrough indicators --as-of` a past time
 // ends earlier). A run whose window ends in the future is skipped: the monthly refresh's run of the month under way
 // ends at the start of the next month, and a month of 30 days has the length of serve's default window.
+// latestNames is a subquery of every user's latest non-empty name, with its columns named for the join it serves
+// (portable SQL: an alias never reuses the name of the column it is computed from).
+func latestNames(idAlias, nameAlias string) string {
+	return `SELECT user_id AS ` + idAlias + `, argMax(name, time_ms) AS ` + nameAlias + `
+        FROM user_events FINAL
+        WHERE type = 'user.upserted' AND name != ''
+        GROUP BY user_id`
+}
+
 const latestServeRun = `run_id = (SELECT run_id FROM deal_attribution
                         WHERE window_seconds = ${window_seconds} AND as_of <= now()
                         ORDER BY as_of DESC, run_id DESC LIMIT 1)`
@@ -112,7 +121,7 @@ const latestServeRun = `run_id = (SELECT run_id FROM deal_attribution
 // attribution run of serve's window length whose team manager M(d) is a selected manager and took them over before
 // the close, with when (the first such takeover), the rep of record and both names. It runs on ClickHouse 18.16
 // and current releases: one JOIN per SELECT, aliased joined subqueries, aliases that differ from their columns.
-const takenOverDealsSQL = `SELECT
+var takenOverDealsSQL = `SELECT
     taken_at AS "Taken over at",
     deal_id AS "Deal",
     manager_name AS "Manager",
@@ -136,18 +145,12 @@ FROM
     ) AS taken
     ANY LEFT JOIN
     (
-        SELECT user_id AS rep_id, argMax(name, time_ms) AS rep_name
-        FROM user_events FINAL
-        WHERE type = 'user.upserted' AND name != ''
-        GROUP BY user_id
+        ` + latestNames("rep_id", "rep_name") + `
     ) AS reps USING rep_id
 ) AS taken_deals
 ANY LEFT JOIN
 (
-    SELECT user_id AS manager_id, argMax(name, time_ms) AS manager_name
-    FROM user_events FINAL
-    WHERE type = 'user.upserted' AND name != ''
-    GROUP BY user_id
+    ` + latestNames("manager_id", "manager_name") + `
 ) AS managers USING manager_id
 ORDER BY taken_at DESC, deal_id
 LIMIT 1000`
