@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leadthrough/leadthrough/indicator"
+	"github.com/leadthrough/leadthrough/internal/schedule"
 )
 
 // MonthlyStore computes calendar months and keeps them for Grafana (table monthly_indicators); *store.Store is one.
@@ -138,16 +139,7 @@ func NewMonthly(cfg MonthlyConfig, reg prometheus.Registerer) (*Monthly, error) 
 // Run passes at once and then every Interval until ctx is done, and returns nil then. Failures are logged and
 // counted, never returned: the next pass tries again.
 func (m *Monthly) Run(ctx context.Context) error {
-	t := time.NewTicker(m.cfg.Interval)
-	defer t.Stop()
-	for {
-		_ = m.PassNow(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	return schedule.Every(ctx, m.cfg.Interval, func(ctx context.Context) { _ = m.PassNow(ctx) })
 }
 
 // PassNow computes and saves the months due now: the last BackfillMonths until they have all been saved once, then

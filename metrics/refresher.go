@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leadthrough/leadthrough/indicator"
+	"github.com/leadthrough/leadthrough/internal/schedule"
 )
 
 // Source computes the indicators of one window; *store.Store is one.
@@ -199,18 +200,7 @@ func NewRefresher(cfg RefresherConfig, reg prometheus.Registerer) (*Refresher, e
 // Run refreshes at once and then every Interval until ctx is done, and returns nil then. Failures are logged and
 // counted, never returned: the next tick tries again.
 func (r *Refresher) Run(ctx context.Context) error {
-	t := time.NewTicker(r.cfg.Interval)
-	defer t.Stop()
-	for {
-		if err := r.RefreshNow(ctx); err != nil && ctx.Err() != nil {
-			return nil // stopping, not a failed refresh worth reporting
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	return schedule.Every(ctx, r.cfg.Interval, func(ctx context.Context) { _ = r.RefreshNow(ctx) })
 }
 
 // RefreshNow computes the indicators of the window ending now and, on success, replaces the cache and calls the

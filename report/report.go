@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/leadthrough/leadthrough/indicator"
+	"github.com/leadthrough/leadthrough/internal/schedule"
 	"github.com/leadthrough/leadthrough/store"
 )
 
@@ -203,18 +204,7 @@ func New(cfg Config) (*Report, error) {
 // Run refreshes at once and then every Interval until ctx is done, and returns nil then. Failures are logged and
 // shown on the page, never returned: the next tick tries again.
 func (r *Report) Run(ctx context.Context) error {
-	t := time.NewTicker(r.cfg.Interval)
-	defer t.Stop()
-	for {
-		if err := r.RefreshNow(ctx); err != nil && ctx.Err() != nil {
-			return nil // stopping, not a failed refresh worth reporting
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	return schedule.Every(ctx, r.cfg.Interval, func(ctx context.Context) { _ = r.RefreshNow(ctx) })
 }
 
 // RefreshNow recomputes the monthly trends, the new-manager watch and the taken-over deals, each on its own: a part
