@@ -83,10 +83,11 @@ func eventRow(st Stored, now time.Time) []any {
 	if subjects == nil {
 		subjects = []string{}
 	}
-	return []any{e.Source, e.ID, e.Type, e.Time.UTC(), e.Time.UnixMilli(), d.UserID, manager, d.Name,
+	// One spare slot: InsertEvents appends ingest_seq without copying the row again.
+	return append(make([]any, 0, 30), e.Source, e.ID, e.Type, e.Time.UTC(), e.Time.UnixMilli(), d.UserID, manager, d.Name,
 		d.Email, d.Title, d.DealID, d.OwnerID, d.PreviousOwnerID, d.ChangedBy, d.Stage, d.PreviousStage, amount,
 		hasAmount, d.Currency, d.Outcome, d.ActivityID, d.Kind, d.ActorID, subjects, duration, st.Topic,
-		int32(st.Partition), st.Offset, now}
+		int32(st.Partition), st.Offset, now)
 }
 
 // CountEvents returns the number of distinct (source, id) events stored.
