@@ -27,7 +27,7 @@ TEST_ENV := LEADTHROUGH_REQUIRE_SERVICES=1 \
 	LEADTHROUGH_TEST_KAFKA_SASL=127.0.0.1:$(KAFKA_SASL_PORT) \
 	LEADTHROUGH_TEST_KAFKA_SECRETS=$(KAFKA_SECRETS)
 
-.PHONY: demo test build vet unit bench fuzz dashboards deps services-up services-down \
+.PHONY: demo test build vet unit bench fuzz dashboards kubernetes deps services-up services-down \
 	clickhouse-up clickhouse-down chdb-up chdb-down kafka-up kafka-down promtool clean
 
 ## demo: install and start ClickHouse if needed, then run `leadthrough demo` (Ctrl-C to stop)
@@ -70,6 +70,10 @@ fuzz:
 ## dashboards: regenerate the committed Grafana JSON
 dashboards:
 	$(GO) run ./dashboards/cmd/gen
+
+## kubernetes: regenerate the committed PrometheusRule of deploy/kubernetes from deploy/prometheus/alerts.yml
+kubernetes:
+	$(GO) run ./deploy/kubernetes/gen
 
 deps:
 	scripts/deps.sh
