@@ -3,6 +3,7 @@
 #   clickhouse-server clickhouse-client prometheus kcat docker-compose (validates deploy/compose; no engine is needed)
 #   python3 python3-venv (chdb.sh's virtualenv for chdb; Debian ships venv's ensurepip separately)
 #   chromium (headless, for the test that opens serve's report page in a real browser)
+#   zookeeper (scripts/cluster.sh runs it, with its jars and the machine's java, for the local ClickHouse cluster)
 #   openjdk-17-jre-headless maven (scripts/kafka.sh fetches Apache Kafka from Maven Central and runs it on Java 17+;
 #     each only when missing: no Java 17 or newer where kafka.sh looks for one, no mvn on PATH)
 #
@@ -19,7 +20,7 @@ SCRIPT_NAME=deps.sh
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PACKAGES=(clickhouse-server clickhouse-client prometheus kcat docker-compose python3 python3-venv chromium)
+PACKAGES=(clickhouse-server clickhouse-client prometheus kcat docker-compose python3 python3-venv chromium zookeeper)
 APT_WAIT_SECONDS="${APT_WAIT_SECONDS:-1800}"
 
 installed() {

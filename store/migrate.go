@@ -94,8 +94,23 @@ func (s *Store) Migrate(ctx context.Context, log *slog.Logger) ([]Migration, err
 
 // migrateTo applies the pending migrations up to version last; tests use it to build an older schema.
 func (s *Store) migrateTo(ctx context.Context, log *slog.Logger, last int) ([]Migration, error) {
-	if err := s.conn.Exec(ctx, createSchemaVersions); err != nil {
-		return nil, fmt.Errorf("create schema_migrations: %w", err)
+	recorded, _, err := s.checkSchemaMode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.Cluster != "" && recorded == "" {
+		if err := s.recordCluster(ctx); err != nil {
+			return nil, err
+		}
+	}
+	versions, err := s.statementsFor(Migration{Name: "schema_migrations", SQL: createSchemaVersions})
+	if err != nil {
+		return nil, err
+	}
+	for _, stmt := range versions {
+		if err := s.conn.Exec(ctx, stmt); err != nil {
+			return nil, fmt.Errorf("create schema_migrations: %w", err)
+		}
 	}
 	applied := map[int]bool{}
 	rows, err := s.conn.Query(ctx, "SELECT version FROM schema_migrations")
@@ -120,7 +135,11 @@ func (s *Store) migrateTo(ctx context.Context, log *slog.Logger, last int) ([]Mi
 		if applied[m.Version] || m.Version > last {
 			continue
 		}
-		for i, stmt := range m.Statements() {
+		stmts, err := s.statementsFor(m)
+		if err != nil {
+			return done, err
+		}
+		for i, stmt := range stmts {
 			if err := s.conn.Exec(ctx, stmt); err != nil {
 				return done, fmt.Errorf("migration %04d_%s, statement %d: %w", m.Version, m.Name, i+1, err)
 			}

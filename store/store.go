@@ -41,6 +41,12 @@ type Config struct {
 	// client_protocol_version parameter as an unknown setting); the tests use "http" to reach a current ClickHouse
 	// embedded in chdb (scripts/chdb_bridge.py).
 	Protocol string
+	// Cluster is the ClickHouse cluster (a <remote_servers> entry of the servers' configuration) the schema spans:
+	// Migrate creates replicated tables sharded across it, Distributed tables over them and DDL ON CLUSTER, and the
+	// store's sessions use the settings a cluster needs (store/cluster.go, docs/scaling.md). Every command of one
+	// install must use the same value; Open and Migrate refuse a database migrated for another one
+	// (ErrSchemaMode). Default "": one server, no ZooKeeper, plain MergeTree tables.
+	Cluster string
 	// DialTimeout bounds connecting: TCP, the TLS handshake, logging in and a first ping; Open and CreateDatabase
 	// give up after it. Default 5s.
 	DialTimeout time.Duration
@@ -102,11 +108,22 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if !identifier.MatchString(cfg.Database) {
 		return nil, fmt.Errorf("invalid ClickHouse database name %q: use letters, digits and _", cfg.Database)
 	}
+	if cfg.Cluster != "" && !identifier.MatchString(cfg.Cluster) {
+		return nil, fmt.Errorf("invalid ClickHouse cluster name %q: use letters, digits and _", cfg.Cluster)
+	}
 	conn, err := dial(ctx, cfg, cfg.Database)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{conn: conn, cfg: cfg}, nil
+	s := &Store{conn: conn, cfg: cfg}
+	if cfg.Cluster != "" {
+		s.conn = clusterConn{conn}
+	}
+	if _, _, err := s.checkSchemaMode(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // CreateDatabase creates cfg.Database if it does not exist yet.
@@ -115,13 +132,16 @@ func CreateDatabase(ctx context.Context, cfg Config) error {
 	if !identifier.MatchString(cfg.Database) {
 		return fmt.Errorf("invalid ClickHouse database name %q: use letters, digits and _", cfg.Database)
 	}
+	if cfg.Cluster != "" && !identifier.MatchString(cfg.Cluster) {
+		return fmt.Errorf("invalid ClickHouse cluster name %q: use letters, digits and _", cfg.Cluster)
+	}
 	conn, err := dial(ctx, cfg, "default")
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	// An identifier cannot be a bound parameter; it is checked against `identifier` above.
-	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+cfg.Database+"`"); err != nil {
+	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS `"+cfg.Database+"`"+onCluster(cfg.Cluster)); err != nil {
 		return fmt.Errorf("create database %s: %w", cfg.Database, err)
 	}
 	return nil
@@ -134,6 +154,11 @@ func dial(ctx context.Context, cfg Config, database string) (driver.Conn, error)
 		Auth:        clickhouse.Auth{Database: database, Username: cfg.User, Password: cfg.Password},
 		DialTimeout: cfg.DialTimeout,
 		Settings:    clickhouse.Settings{"max_execution_time": 600},
+	}
+	if cfg.Cluster != "" {
+		for k, v := range clusterSettings {
+			opts.Settings[k] = v
+		}
 	}
 	if cfg.TLS != nil {
 		opts.TLS = cfg.TLS.Clone()
@@ -261,12 +286,12 @@ func (s *Store) Conn() driver.Conn { return s.conn }
 // Database is the name of the database in use.
 func (s *Store) Database() string { return s.cfg.Database }
 
-// DropDatabase removes a database and everything in it.
+// DropDatabase removes a database and everything in it; on a cluster (Config.Cluster), on every node.
 func (s *Store) DropDatabase(ctx context.Context, name string) error {
 	if !identifier.MatchString(name) {
 		return fmt.Errorf("invalid ClickHouse database name %q", name)
 	}
-	if err := s.conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
+	if err := s.conn.Exec(ctx, "DROP DATABASE IF EXISTS `"+name+"`"+onCluster(s.cfg.Cluster)); err != nil {
 		return fmt.Errorf("drop database %s: %w", name, err)
 	}
 	return nil

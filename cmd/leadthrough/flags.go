@@ -167,6 +167,9 @@ func clickhouseFlags(c *command, database string) *store.Config {
 	c.fs.StringVar(&cfg.Database, "clickhouse-database", database,
 		c.register("clickhouse-database", "ClickHouse database; created by leadthrough migrate"))
 	c.fs.StringVar(&cfg.User, "clickhouse-user", "default", c.register("clickhouse-user", "ClickHouse user"))
+	c.fs.StringVar(&cfg.Cluster, "cluster", "", c.register("cluster",
+		"ClickHouse cluster (remote_servers) the schema spans: migrate creates sharded, replicated tables ON CLUSTER; "+
+			"every command of the install must name the same one (docs/scaling.md). Empty: one server"))
 	password := c.Secret("clickhouse-password", "ClickHouse password of --clickhouse-user")
 	tlsConfig := tlsFlags(c, "clickhouse", "ClickHouse", "its secure native port, 9440 by convention")
 	c.parsed = append(c.parsed, func() (err error) {
