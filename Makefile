@@ -12,7 +12,10 @@ CHDB_HTTP_PORT ?= 8124
 CLICKHOUSE_SECURE_PORT ?= $(shell echo $$(($(CLICKHOUSE_TCP_PORT) + 440)))
 # Kafka's SASL_SSL listener: 2 above the plaintext one (the KRaft controller has the port in between)
 KAFKA_SASL_PORT ?= $(shell echo $$(($(KAFKA_PORT) + 2)))
-export CLICKHOUSE_TCP_PORT CLICKHOUSE_SECURE_PORT KAFKA_PORT KAFKA_SASL_PORT CHDB_HTTP_PORT
+# The local cluster of scripts/cluster.sh (2 shards × 2 replicas): node N's native port is CLUSTER_TCP_PORT_BASE + N
+CLUSTER_TCP_PORT_BASE ?= 19100
+CLUSTER_NODES := $(shell b=$(CLUSTER_TCP_PORT_BASE); echo 127.0.0.1:$$((b+1)),127.0.0.1:$$((b+2)),127.0.0.1:$$((b+3)),127.0.0.1:$$((b+4)))
+export CLICKHOUSE_TCP_PORT CLICKHOUSE_SECURE_PORT KAFKA_PORT KAFKA_SASL_PORT CHDB_HTTP_PORT CLUSTER_TCP_PORT_BASE
 # The test CA, user and password that scripts/clickhouse.sh generates for the secure port
 CLICKHOUSE_SECRETS := $(or $(LEADTHROUGH_RUN_DIR),$(CURDIR)/.run)/clickhouse/secrets
 # The test CA, SASL user and password that scripts/kafka.sh generates for the SASL_SSL listener
@@ -25,10 +28,11 @@ TEST_ENV := LEADTHROUGH_REQUIRE_SERVICES=1 \
 	LEADTHROUGH_TEST_CHDB=127.0.0.1:$(CHDB_HTTP_PORT) \
 	LEADTHROUGH_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) \
 	LEADTHROUGH_TEST_KAFKA_SASL=127.0.0.1:$(KAFKA_SASL_PORT) \
-	LEADTHROUGH_TEST_KAFKA_SECRETS=$(KAFKA_SECRETS)
+	LEADTHROUGH_TEST_KAFKA_SECRETS=$(KAFKA_SECRETS) \
+	LEADTHROUGH_TEST_CLICKHOUSE_CLUSTER=$(CLUSTER_NODES)
 
 .PHONY: demo test build vet unit bench fuzz dashboards kubernetes deps services-up services-down \
-	clickhouse-up clickhouse-down chdb-up chdb-down kafka-up kafka-down promtool clean
+	clickhouse-up clickhouse-down chdb-up chdb-down kafka-up kafka-down cluster-up cluster-down promtool clean
 
 ## demo: install and start ClickHouse if needed, then run `leadthrough demo` (Ctrl-C to stop)
 demo: clickhouse-up
@@ -36,7 +40,7 @@ demo: clickhouse-up
 
 ## test: vet, then every test with real services (fails, never skips, when one is missing); -count=1 because the
 ## Go test cache cannot see the services, so a cached pass would prove nothing about them
-test: deps services-up promtool vet
+test: deps services-up cluster-up promtool vet
 	$(TEST_ENV) $(GO) test -count=1 -timeout 20m ./...
 
 ## unit: the tests that need no service (service tests skip and say so)
@@ -81,7 +85,7 @@ deps:
 services-up:
 	scripts/services.sh up
 
-services-down:
+services-down: cluster-down
 	scripts/services.sh down
 
 clickhouse-up:
@@ -101,6 +105,14 @@ kafka-up:
 
 kafka-down:
 	scripts/kafka.sh stop
+
+## cluster-up: the local ClickHouse cluster the cluster tests run on (ZooKeeper + four 18.16 servers, 2 shards ×
+## 2 replicas; docs/scaling.md)
+cluster-up:
+	scripts/cluster.sh start
+
+cluster-down:
+	scripts/cluster.sh stop
 
 promtool:
 	scripts/prometheus.sh check

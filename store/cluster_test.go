@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/leadthrough/leadthrough/event"
 	"github.com/leadthrough/leadthrough/indicator"
 	"github.com/leadthrough/leadthrough/internal/scenario"
@@ -85,7 +87,10 @@ func newClusterStore(t *testing.T) (s *Store, open func(node int) *Store, cl tes
 	}
 	s = open(0)
 	t.Cleanup(func() {
-		if err := s.DropDatabase(context.Background(), cfg.Database); err != nil {
+		// A node the test left down would hold the DROP for distributed_ddl_task_timeout (180s); it drops the
+		// database when it is back.
+		ctx := clickhouse.Context(context.Background(), clickhouse.WithSettings(clickhouse.Settings{"distributed_ddl_task_timeout": 20}))
+		if err := s.DropDatabase(ctx, cfg.Database); err != nil {
 			t.Errorf("drop the cluster database: %v", err)
 		}
 	})
