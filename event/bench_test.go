@@ -40,3 +40,15 @@ func perOp(f func()) time.Duration {
 	}
 	return time.Since(start) / time.Duration(n)
 }
+
+// BenchmarkDecodeStd is the encoding/json decoder Decode replaced (decodeStd), on the same message, for the record
+// in docs/benchmarks.md.
+func BenchmarkDecodeStd(b *testing.B) {
+	msg := []byte(valid)
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := decodeStd(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -98,40 +98,69 @@ var identifiers = map[string]bool{
 }
 
 // Decode parses and strictly validates one structured-mode CloudEvents JSON document.
-// Every failure is an *Error whose Reason classifies it.
+// Every failure is an *Error whose Reason classifies it and whose Field names the JSON path at fault.
+//
+// The whole document is checked against JSON's grammar before any attribute is looked at, so a syntax error
+// anywhere is ReasonMalformedJSON. Attributes are then checked in a fixed order (specversion, id, source, type,
+// time, datacontenttype, data_base64, data, then the type's data fields in schema order), and the first failure
+// is returned. A repeated key counts with its last value, as in encoding/json, whose results Decode reproduces
+// exactly (FuzzDecodeMatchesStd) at a fraction of its cost.
 func Decode(raw []byte) (Event, error) {
 	var ev Event
 	if !utf8.Valid(raw) {
 		return ev, fail(ReasonInvalidUTF8, "", "message is not valid UTF-8")
 	}
-	var top map[string]json.RawMessage
-	if err := strictUnmarshal(raw, &top); err != nil || top == nil {
-		if err == nil {
-			err = errors.New("not a JSON object")
+	var top struct{ spec, id, source, typ, time, contentType, base64, data span }
+	s := scanner{data: raw}
+	s.skipSpace()
+	ok := s.pos < len(raw) && raw[s.pos] == '{' && s.object(func(key, value span) {
+		switch string(jsonValue(raw[key.start:key.end]).unquoted()) {
+		case "specversion":
+			top.spec = value
+		case "id":
+			top.id = value
+		case "source":
+			top.source = value
+		case "type":
+			top.typ = value
+		case "time":
+			top.time = value
+		case "datacontenttype":
+			top.contentType = value
+		case "data_base64":
+			top.base64 = value
+		case "data":
+			top.data = value
 		}
-		return ev, fail(ReasonMalformedJSON, "", "malformed JSON: %v", err)
+	})
+	if s.skipSpace(); !ok || s.pos != len(raw) {
+		return ev, fail(ReasonMalformedJSON, "", "malformed JSON: %s", syntaxProblem(raw, s.pos, ok))
 	}
-	var spec string
-	if err := requiredString(top, "specversion", &spec); err != nil {
+	at := func(v span) jsonValue { return raw[v.start:v.end] }
+
+	spec, err := requiredText(at(top.spec), "specversion")
+	if err != nil {
 		return ev, err
 	}
 	if spec != SpecVersion {
 		return ev, fail(ReasonSpecVersion, "specversion", "must be %q, got %q", SpecVersion, spec)
 	}
-	for _, a := range []struct {
-		name string
-		dst  *string
-	}{{"id", &ev.ID}, {"source", &ev.Source}, {"type", &ev.Type}} {
-		if err := requiredString(top, a.name, a.dst); err != nil {
-			return ev, err
-		}
+	if ev.ID, err = requiredText(at(top.id), "id"); err != nil {
+		return ev, err
+	}
+	if ev.Source, err = requiredText(at(top.source), "source"); err != nil {
+		return ev, err
+	}
+	if ev.Type, err = requiredText(at(top.typ), "type"); err != nil {
+		return ev, err
 	}
 	fields, ok := schema[ev.Type]
 	if !ok {
 		return ev, fail(ReasonUnknownType, "type", "unknown event type %q", ev.Type)
 	}
-	var ts string
-	if err := requiredString(top, "time", &ts); err != nil {
+	ev.Type = canonicalType[ev.Type] // shares the constant's memory instead of a copy per event
+	ts, err := requiredText(at(top.time), "time")
+	if err != nil {
 		return ev, err
 	}
 	t, err := time.Parse(time.RFC3339Nano, ts)
@@ -139,30 +168,165 @@ func Decode(raw []byte) (Event, error) {
 		return ev, fail(ReasonInvalidTime, "time", "not an RFC 3339 timestamp: %q", ts)
 	}
 	ev.Time = t.UTC()
-	if ct, ok := top["datacontenttype"]; ok {
-		var s string
-		if json.Unmarshal(ct, &s) != nil || (s != "application/json" && s != "") {
-			return ev, fail(ReasonUnsupportedMode, "datacontenttype", "must be application/json")
-		}
+	if ct := at(top.contentType); top.contentType.present() && !ct.isNull() &&
+		!(ct.isString() && (ct.equals("application/json") || ct.equals(""))) {
+		return ev, fail(ReasonUnsupportedMode, "datacontenttype", "must be application/json")
 	}
-	if _, ok := top["data_base64"]; ok {
+	if top.base64.present() {
 		return ev, fail(ReasonUnsupportedMode, "data_base64", "binary data is not supported; send data as a JSON object")
 	}
-	rawData, ok := top["data"]
-	if !ok || isNull(rawData) {
+	data := at(top.data)
+	if !top.data.present() || data.isNull() {
 		return ev, fail(ReasonMissingField, "data", "required")
 	}
-	var data map[string]json.RawMessage
-	if err := json.Unmarshal(rawData, &data); err != nil {
+	if !data.isObject() {
 		return ev, fail(ReasonWrongType, "data", "must be an object")
 	}
+	var values [numDataFields]span
+	ds := scanner{data: raw, pos: top.data.start}
+	ds.object(func(key, value span) { // validated above: cannot fail
+		if i, ok := dataFieldIndex[string(jsonValue(raw[key.start:key.end]).unquoted())]; ok {
+			values[i] = value
+		}
+	})
 	for _, f := range fields {
-		if err := decodeField(data, f, &ev.Data); err != nil {
+		if err := decodeField(at(values[dataFieldIndex[f.name]]), f, &ev.Data); err != nil {
 			return ev, err
 		}
 	}
 	return ev, Validate(ev)
 }
+
+// requiredText is the string value of a required attribute.
+func requiredText(v jsonValue, name string) (string, error) {
+	switch {
+	case len(v) == 0 || v.isNull():
+		return "", fail(ReasonMissingField, name, "required")
+	case !v.isString():
+		return "", fail(ReasonWrongType, name, "must be a string")
+	}
+	s := v.text()
+	if s == "" {
+		return "", fail(ReasonMissingField, name, "must not be empty")
+	}
+	return s, nil
+}
+
+// decodeField sets one data field from its value v (empty when absent). The field path is built only for an
+// error: this runs for every field of every event.
+func decodeField(v jsonValue, f field, d *Data) error {
+	if len(v) == 0 || (v.isNull() && f.kind != kNullableString) {
+		if f.required {
+			return fail(ReasonMissingField, "data."+f.name, "required")
+		}
+		return nil
+	}
+	switch f.kind {
+	case kString, kNullableString:
+		if v.isNull() { // only reachable for kNullableString: explicit null means "no manager"
+			return nil
+		}
+		if !v.isString() {
+			return fail(ReasonWrongType, "data."+f.name, "must be a string")
+		}
+		s := v.text()
+		if s == "" && identifiers[f.name] {
+			return fail(ReasonMissingField, "data."+f.name, "must not be empty")
+		}
+		setString(d, f.name, s)
+	case kNumber:
+		n, ok := v.float()
+		if !v.isNumber() || !ok {
+			return fail(ReasonWrongType, "data."+f.name, "must be a number")
+		}
+		switch f.name {
+		case "amount":
+			d.Amount = &n
+		case "duration_minutes":
+			d.DurationMinutes = &n
+		}
+	case kStringArray:
+		ss, ok := stringArray(v)
+		if !ok {
+			return fail(ReasonWrongType, "data."+f.name, "must be an array of strings")
+		}
+		d.SubjectUserIDs = ss
+	}
+	return nil
+}
+
+// stringArray converts an array of strings; a null element becomes "", as in encoding/json.
+func stringArray(v jsonValue) ([]string, bool) {
+	if !v.isArray() {
+		return nil, false
+	}
+	ss := []string{}
+	s := scanner{data: v, pos: 1}
+	for {
+		s.skipSpace()
+		if v[s.pos] == ']' {
+			return ss, true
+		}
+		e, _ := s.value() // validated: cannot fail
+		switch el := v[e.start:e.end]; {
+		case el.isString():
+			ss = append(ss, el.text())
+		case el.isNull():
+			ss = append(ss, "")
+		default:
+			return nil, false
+		}
+		s.skipSpace()
+		if v[s.pos] == ',' {
+			s.pos++
+		}
+	}
+}
+
+// syntaxProblem describes where a document stopped being JSON, for the dead letter's reason text.
+func syntaxProblem(raw []byte, pos int, parsed bool) string {
+	switch trimmed := bytes.TrimLeft(raw, jsonSpace); {
+	case parsed:
+		return fmt.Sprintf("trailing data after the JSON object at offset %d", pos)
+	case len(trimmed) > 0 && trimmed[0] != '{':
+		return "not a JSON object"
+	case pos >= len(raw):
+		return "unexpected end of JSON input"
+	default:
+		return fmt.Sprintf("invalid character %q at offset %d", raw[pos], pos)
+	}
+}
+
+// jsonSpace is the white space JSON allows around values (RFC 8259, section 2).
+const jsonSpace = " \t\r\n"
+
+// numDataFields is the number of distinct data field names in schema.
+const numDataFields = 19
+
+// dataFieldIndex numbers the data fields of every type, 0 to numDataFields-1.
+var dataFieldIndex = func() map[string]int {
+	index := map[string]int{}
+	for _, typ := range Types {
+		for _, f := range schema[typ] {
+			if _, ok := index[f.name]; !ok {
+				index[f.name] = len(index)
+			}
+		}
+	}
+	if len(index) != numDataFields {
+		panic(fmt.Sprintf("event: schema has %d data fields, numDataFields says %d", len(index), numDataFields))
+	}
+	return index
+}()
+
+// canonicalType maps each type to its constant.
+var canonicalType = func() map[string]string {
+	m := make(map[string]string, len(Types))
+	for _, t := range Types {
+		m[t] = t
+	}
+	return m
+}()
 
 // Validate checks the rules that do not depend on JSON shape. Decode calls it; producers call it before sending.
 func Validate(ev Event) error {
@@ -210,49 +374,6 @@ func Validate(ev Event) error {
 		if i := slices.Index(d.SubjectUserIDs, ""); i >= 0 {
 			return fail(ReasonInvalidValue, fmt.Sprintf("data.subject_user_ids[%d]", i), "must not be empty")
 		}
-	}
-	return nil
-}
-
-func decodeField(data map[string]json.RawMessage, f field, d *Data) error {
-	path := "data." + f.name
-	raw, present := data[f.name]
-	if !present || (isNull(raw) && f.kind != kNullableString) {
-		if f.required {
-			return fail(ReasonMissingField, path, "required")
-		}
-		return nil
-	}
-	switch f.kind {
-	case kString, kNullableString:
-		if isNull(raw) { // only reachable for kNullableString: explicit null means "no manager"
-			return nil
-		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return fail(ReasonWrongType, path, "must be a string")
-		}
-		if s == "" && identifiers[f.name] {
-			return fail(ReasonMissingField, path, "must not be empty")
-		}
-		setString(d, f.name, s)
-	case kNumber:
-		var n float64
-		if err := json.Unmarshal(raw, &n); err != nil {
-			return fail(ReasonWrongType, path, "must be a number")
-		}
-		switch f.name {
-		case "amount":
-			d.Amount = &n
-		case "duration_minutes":
-			d.DurationMinutes = &n
-		}
-	case kStringArray:
-		var ss []string
-		if json.Unmarshal(raw, &ss) != nil {
-			return fail(ReasonWrongType, path, "must be an array of strings")
-		}
-		d.SubjectUserIDs = ss
 	}
 	return nil
 }
@@ -315,40 +436,6 @@ func stringField(d Data, name string) string {
 	}
 	return "" // a required string field missing above fails validation, so a new one cannot slip through unchecked
 }
-
-func requiredString(top map[string]json.RawMessage, name string, dst *string) error {
-	raw, ok := top[name]
-	if !ok || isNull(raw) {
-		return fail(ReasonMissingField, name, "required")
-	}
-	if json.Unmarshal(raw, dst) != nil {
-		return fail(ReasonWrongType, name, "must be a string")
-	}
-	if *dst == "" {
-		return fail(ReasonMissingField, name, "must not be empty")
-	}
-	return nil
-}
-
-func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
-
-// strictUnmarshal rejects anything but JSON white space (space, tab, CR, LF) after the JSON value, as json.Unmarshal
-// does; kept separate so the rule is explicit. (Decoder.More is no test for it: it reports false before a stray '}'
-// or ']'. Nor is bytes.TrimSpace, which also trims what JSON does not count as white space, such as a form feed or
-// a no-break space.)
-func strictUnmarshal(raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if len(bytes.TrimLeft(raw[dec.InputOffset():], jsonSpace)) > 0 {
-		return errors.New("trailing data after the JSON object")
-	}
-	return nil
-}
-
-// jsonSpace is the white space JSON allows around values (RFC 8259, section 2).
-const jsonSpace = " \t\r\n"
 
 // Encode renders ev as a structured-mode CloudEvents JSON document. It validates first so producers cannot emit what
 // consumers would dead-letter.
