@@ -43,30 +43,40 @@ func nextSeqs(n int) uint64 {
 
 // InsertEvents writes one batch. A batch that fails may be retried as a whole: rows are deduplicated by (source, id).
 func (s *Store) InsertEvents(ctx context.Context, evs []Stored) error {
-	if len(evs) == 0 {
-		return nil
+	var b EventBatch
+	for _, st := range evs {
+		b.Add(st.Event, st.Topic, st.Partition, st.Offset)
 	}
-	batch, err := s.conn.PrepareBatch(ctx, insertEvents)
-	if err != nil {
-		return fmt.Errorf("prepare insert of %d events: %w", len(evs), err)
-	}
-	defer batch.Abort()
-	now := time.Now().UTC()
-	seq := nextSeqs(len(evs))
-	for i, st := range evs {
-		if err := batch.Append(append(eventRow(st, now), seq+uint64(i))...); err != nil {
-			return fmt.Errorf("append event %s/%s to batch: %w", st.Event.Source, st.Event.ID, err)
-		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert batch of %d into events: %w", len(evs), err)
-	}
-	return nil
+	return s.InsertBatch(ctx, &b)
 }
 
-// eventRow is the values of insertEvents' columns for one event, up to ingested_at.
-func eventRow(st Stored, now time.Time) []any {
-	e, d := st.Event, st.Event.Data
+// EventBatch is a batch of events for InsertBatch, built column by column: one slice per column of the events
+// table, handed to the driver whole (clickhouse-go's columnar append) instead of one []any per row. Reset lets it be
+// reused for the next batch. Its zero value is an empty batch.
+type EventBatch struct {
+	source, id, typ                              []string
+	time                                         []time.Time
+	timeMS                                       []int64
+	userID, managerID, name, email, title        []string
+	dealID, ownerID, previousOwnerID, changedBy  []string
+	stage, previousStage                         []string
+	amount                                       []float64
+	hasAmount                                    []uint8
+	currency, outcome, activityID, kind, actorID []string
+	subjectUserIDs                               [][]string
+	durationMinutes                              []float64
+	kafkaTopic                                   []string
+	kafkaPartition                               []int32
+	kafkaOffset                                  []int64
+}
+
+// Len is the number of events in b.
+func (b *EventBatch) Len() int { return len(b.id) }
+
+// Add appends one event and where it was read from (empty topic, partition and offset 0 when it was not read from
+// Kafka). Columns that do not apply to the event's type get their type's default.
+func (b *EventBatch) Add(e event.Event, topic string, partition int, offset int64) {
+	d := &e.Data
 	var manager string
 	if d.ManagerID != nil {
 		manager = *d.ManagerID
@@ -83,11 +93,91 @@ func eventRow(st Stored, now time.Time) []any {
 	if subjects == nil {
 		subjects = []string{}
 	}
-	// One spare slot: InsertEvents appends ingest_seq without copying the row again.
-	return append(make([]any, 0, 30), e.Source, e.ID, e.Type, e.Time.UTC(), e.Time.UnixMilli(), d.UserID, manager, d.Name,
-		d.Email, d.Title, d.DealID, d.OwnerID, d.PreviousOwnerID, d.ChangedBy, d.Stage, d.PreviousStage, amount,
-		hasAmount, d.Currency, d.Outcome, d.ActivityID, d.Kind, d.ActorID, subjects, duration, st.Topic,
-		int32(st.Partition), st.Offset, now)
+	b.source = append(b.source, e.Source)
+	b.id = append(b.id, e.ID)
+	b.typ = append(b.typ, e.Type)
+	b.time = append(b.time, e.Time.UTC())
+	b.timeMS = append(b.timeMS, e.Time.UnixMilli())
+	b.userID = append(b.userID, d.UserID)
+	b.managerID = append(b.managerID, manager)
+	b.name = append(b.name, d.Name)
+	b.email = append(b.email, d.Email)
+	b.title = append(b.title, d.Title)
+	b.dealID = append(b.dealID, d.DealID)
+	b.ownerID = append(b.ownerID, d.OwnerID)
+	b.previousOwnerID = append(b.previousOwnerID, d.PreviousOwnerID)
+	b.changedBy = append(b.changedBy, d.ChangedBy)
+	b.stage = append(b.stage, d.Stage)
+	b.previousStage = append(b.previousStage, d.PreviousStage)
+	b.amount = append(b.amount, amount)
+	b.hasAmount = append(b.hasAmount, hasAmount)
+	b.currency = append(b.currency, d.Currency)
+	b.outcome = append(b.outcome, d.Outcome)
+	b.activityID = append(b.activityID, d.ActivityID)
+	b.kind = append(b.kind, d.Kind)
+	b.actorID = append(b.actorID, d.ActorID)
+	b.subjectUserIDs = append(b.subjectUserIDs, subjects)
+	b.durationMinutes = append(b.durationMinutes, duration)
+	b.kafkaTopic = append(b.kafkaTopic, topic)
+	b.kafkaPartition = append(b.kafkaPartition, int32(partition))
+	b.kafkaOffset = append(b.kafkaOffset, offset)
+}
+
+// Reset empties b, keeping its memory, and drops its references to the events' strings.
+func (b *EventBatch) Reset() {
+	for _, c := range b.stringColumns() {
+		clear(*c)
+		*c = (*c)[:0]
+	}
+	clear(b.subjectUserIDs)
+	b.subjectUserIDs = b.subjectUserIDs[:0]
+	b.time, b.timeMS, b.amount, b.hasAmount = b.time[:0], b.timeMS[:0], b.amount[:0], b.hasAmount[:0]
+	b.durationMinutes, b.kafkaPartition, b.kafkaOffset = b.durationMinutes[:0], b.kafkaPartition[:0], b.kafkaOffset[:0]
+}
+
+func (b *EventBatch) stringColumns() []*[]string {
+	return []*[]string{&b.source, &b.id, &b.typ, &b.userID, &b.managerID, &b.name, &b.email, &b.title, &b.dealID,
+		&b.ownerID, &b.previousOwnerID, &b.changedBy, &b.stage, &b.previousStage, &b.currency, &b.outcome,
+		&b.activityID, &b.kind, &b.actorID, &b.kafkaTopic}
+}
+
+// columns are b's columns in the order of insertEvents, up to kafka_offset.
+func (b *EventBatch) columns() []any {
+	return []any{b.source, b.id, b.typ, b.time, b.timeMS, b.userID, b.managerID, b.name, b.email, b.title, b.dealID,
+		b.ownerID, b.previousOwnerID, b.changedBy, b.stage, b.previousStage, b.amount, b.hasAmount, b.currency,
+		b.outcome, b.activityID, b.kind, b.actorID, b.subjectUserIDs, b.durationMinutes, b.kafkaTopic,
+		b.kafkaPartition, b.kafkaOffset}
+}
+
+// InsertBatch writes b in one insert. A batch that fails may be retried as a whole: rows are deduplicated by
+// (source, id). b is not modified.
+func (s *Store) InsertBatch(ctx context.Context, b *EventBatch) error {
+	n := b.Len()
+	if n == 0 {
+		return nil
+	}
+	batch, err := s.conn.PrepareBatch(ctx, insertEvents)
+	if err != nil {
+		return fmt.Errorf("prepare insert of %d events: %w", n, err)
+	}
+	defer batch.Abort()
+	now := time.Now().UTC()
+	ingestedAt := make([]time.Time, n)
+	seqs := make([]uint64, n)
+	first := nextSeqs(n)
+	for i := range n {
+		ingestedAt[i] = now
+		seqs[i] = first + uint64(i)
+	}
+	for i, col := range append(b.columns(), ingestedAt, seqs) {
+		if err := batch.Column(i).Append(col); err != nil {
+			return fmt.Errorf("append column %d of %d events: %w", i+1, n, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("insert batch of %d into events: %w", n, err)
+	}
+	return nil
 }
 
 // CountEvents returns the number of distinct (source, id) events stored.

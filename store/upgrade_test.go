@@ -88,8 +88,16 @@ func insertBeforeSeq(t *testing.T, s *Store, evs []event.Event) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var b EventBatch
 	for i, e := range evs {
-		if err := batch.Append(eventRow(Stored{Event: e, Topic: "test", Offset: int64(i)}, time.Now())...); err != nil {
+		b.Add(e, "test", 0, int64(i))
+	}
+	ingestedAt := make([]time.Time, b.Len())
+	for i := range ingestedAt {
+		ingestedAt[i] = time.Now()
+	}
+	for i, col := range append(b.columns(), ingestedAt) {
+		if err := batch.Column(i).Append(col); err != nil {
 			t.Fatal(err)
 		}
 	}
