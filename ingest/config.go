@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/leadthrough/leadthrough/kafkaconn"
@@ -14,7 +15,8 @@ const (
 	DefaultGroupID         = "leadthrough-ingest"
 	DefaultTopic           = "crm.events"
 	DefaultDLQSuffix       = ".dlq"
-	DefaultBatchSize       = 5000
+	DefaultBatchSize       = 50000
+	DefaultBatchBytes      = 8 << 20
 	DefaultFlushInterval   = time.Second
 	DefaultMaxMessageBytes = 1 << 20
 
@@ -69,10 +71,25 @@ type Config struct {
 	DLQSuffix string
 
 	// BatchSize is the number of events (plus dead letters) after which the current batch is written and
-	// committed. A message is never split across batches, so a fanned-out message may overshoot it.
+	// committed. A message is never split across batches, so a fanned-out message may overshoot it. Larger batches
+	// make fewer, larger ClickHouse parts (ClickHouse advises inserts of thousands of rows or more, about one per
+	// second); a batch's memory is bounded by BatchBytes as well.
 	//
-	// Default: 5000 (DefaultBatchSize).
+	// Default: 50000 (DefaultBatchSize).
 	BatchSize int
+
+	// BatchBytes bounds a batch by the size of its messages' values, whichever of it and BatchSize is reached
+	// first. The worker holds at most two batches (one being written, one being filled), so this bounds its memory:
+	// a decoded event takes about twice its message's size.
+	//
+	// Default: 8 MiB (DefaultBatchBytes): with the rest of the pipeline, a worker stays under 256 MB resident.
+	BatchBytes int
+
+	// DecodeWorkers is the number of goroutines that decode and validate messages in parallel. Batches keep each
+	// partition's order whatever the number.
+	//
+	// Default: the number of CPUs the process may use (runtime.GOMAXPROCS).
+	DecodeWorkers int
 
 	// FlushInterval bounds how long a non-empty batch waits for more messages: it is written at the latest this
 	// long after its first message arrived. See BatchSize.
@@ -136,6 +153,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = DefaultBatchBytes
+	}
+	if cfg.DecodeWorkers <= 0 {
+		cfg.DecodeWorkers = runtime.GOMAXPROCS(0)
 	}
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = DefaultFlushInterval

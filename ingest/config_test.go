@@ -3,6 +3,7 @@ package ingest
 import (
 	"errors"
 	"log/slog"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,8 @@ func TestConfigDefaultsAreTheDocumentedOnes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.GroupID != "leadthrough-ingest" || cfg.DLQSuffix != ".dlq" || cfg.BatchSize != 5000 ||
+	if cfg.GroupID != "leadthrough-ingest" || cfg.DLQSuffix != ".dlq" || cfg.BatchSize != 50000 ||
+		cfg.BatchBytes != 8<<20 || cfg.DecodeWorkers != runtime.GOMAXPROCS(0) ||
 		cfg.FlushInterval != time.Second || cfg.MaxMessageBytes != 1<<20 || cfg.Logger != slog.Default() ||
 		cfg.Metrics == nil || cfg.SessionTimeout != 10*time.Second || cfg.RebalanceTimeout != 30*time.Second ||
 		cfg.heartbeatInterval() != 2*time.Second {

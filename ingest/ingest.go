@@ -42,7 +42,8 @@ type Sink interface {
 //
 // The worker validates every returned event with event.Validate, so a decoder that emits an event breaking the
 // contract dead-letters its message instead of storing it. Name goes into the leadthrough-decoder header of dead
-// letters. Decode is called from one goroutine per worker and must not keep value.
+// letters. Decode is called from several goroutines at once (Config.DecodeWorkers), so it must be safe for
+// concurrent use, and it must not keep value.
 type Decoder interface {
 	Name() string
 	Decode(value []byte) ([]event.Event, error)

@@ -16,6 +16,10 @@ type Metrics struct {
 	commitErrors          prometheus.Counter
 	batchWriteDuration    prometheus.Histogram
 	lastCommit            prometheus.Gauge
+	batchBytes            prometheus.Histogram
+	stageSecondsVec       *prometheus.CounterVec
+	stageSeconds          struct{ fetch, decode, deadLetter, write, commit prometheus.Counter }
+	backpressureSeconds   prometheus.Counter
 }
 
 // NewMetrics creates the worker's metrics and registers them on reg; a nil reg keeps them unregistered. It panics
@@ -60,7 +64,28 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "leadthrough_ingest_last_commit_timestamp_seconds",
 			Help: "Unix time of the last successful offset commit.",
 		}),
+		batchBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "leadthrough_ingest_batch_bytes",
+			Help:    "Size of each batch handed to the sink, in bytes of Kafka message values (see --batch-bytes).",
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 10), // 1 KiB … 256 MiB
+		}),
+		stageSecondsVec: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leadthrough_ingest_stage_seconds_total",
+			Help: "Time spent in each pipeline stage: fetch (waiting for Kafka), decode (decoding and validating, " +
+				"summed over the decoding goroutines), dead_letter, write (the sink, including retries) and commit. " +
+				"rate() of it is how busy each stage is.",
+		}, []string{"stage"}),
+		backpressureSeconds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadthrough_ingest_backpressure_seconds_total",
+			Help: "Time the fetcher waited for the pipeline to take a message: when it grows at about 1 s/s, the " +
+				"sink (or decoding) is the bottleneck, not Kafka.",
+		}),
 	}
+	m.stageSeconds.fetch = m.stageSecondsVec.WithLabelValues("fetch")
+	m.stageSeconds.decode = m.stageSecondsVec.WithLabelValues("decode")
+	m.stageSeconds.deadLetter = m.stageSecondsVec.WithLabelValues("dead_letter")
+	m.stageSeconds.write = m.stageSecondsVec.WithLabelValues("write")
+	m.stageSeconds.commit = m.stageSecondsVec.WithLabelValues("commit")
 	if reg != nil {
 		reg.MustRegister(m)
 	}
@@ -69,7 +94,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.messages, m.events, m.deadLetters, m.batches, m.writeErrors,
-		m.deadLetterWriteErrors, m.commitErrors, m.batchWriteDuration, m.lastCommit}
+		m.deadLetterWriteErrors, m.commitErrors, m.batchWriteDuration, m.lastCommit, m.batchBytes, m.stageSecondsVec,
+		m.backpressureSeconds}
 }
 
 // Describe implements prometheus.Collector.

@@ -125,7 +125,14 @@ func addIngestFlags(c *command) *ingestFlags {
 		c.register("group", "Kafka consumer group; workers with the same group share the partitions"))
 	c.fs.StringVar(&f.cfg.DLQSuffix, "dlq-suffix", ingest.DefaultDLQSuffix, c.register("dlq-suffix", "dead-letter topic suffix"))
 	c.fs.IntVar(&f.cfg.BatchSize, "batch-size", ingest.DefaultBatchSize,
-		c.register("batch-size", "events per ClickHouse insert; see --flush-interval"))
+		c.register("batch-size", "most events per ClickHouse insert (fewer, larger inserts are cheaper for ClickHouse); "+
+			"see --batch-bytes and --flush-interval"))
+	c.fs.IntVar(&f.cfg.BatchBytes, "batch-bytes", ingest.DefaultBatchBytes,
+		c.register("batch-bytes", "most bytes of Kafka message values per ClickHouse insert; the worker holds at most "+
+			"two batches, so this bounds its memory; see --batch-size"))
+	c.fs.IntVar(&f.cfg.DecodeWorkers, "decode-workers", 0,
+		c.register("decode-workers", "goroutines decoding and validating messages in parallel (default: one per "+
+			"CPU); order within a partition is kept whatever the number"))
 	c.fs.DurationVar(&f.cfg.FlushInterval, "flush-interval", ingest.DefaultFlushInterval,
 		c.register("flush-interval", "longest time a partial batch waits before it is inserted and committed"))
 	c.fs.IntVar(&f.cfg.MaxMessageBytes, "max-message-bytes", ingest.DefaultMaxMessageBytes,

@@ -4,6 +4,7 @@ package chsink
 
 import (
 	"context"
+	"sync"
 
 	"github.com/leadthrough/leadthrough/ingest"
 	"github.com/leadthrough/leadthrough/store"
@@ -15,11 +16,19 @@ type Sink struct{ Store *store.Store }
 // New returns a Sink writing to s.
 func New(s *store.Store) Sink { return Sink{Store: s} }
 
+// batches recycles the column buffers of one batch for the next: a worker writes batch after batch of similar size.
+var batches = sync.Pool{New: func() any { return new(store.EventBatch) }}
+
 // Write inserts the batch; rows are deduplicated by (source, id) in ClickHouse, so a retried batch is harmless.
 func (s Sink) Write(ctx context.Context, batch []ingest.Record) error {
-	rows := make([]store.Stored, len(batch))
-	for i, r := range batch {
-		rows[i] = store.Stored{Event: r.Event, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+	b := batches.Get().(*store.EventBatch)
+	defer func() {
+		b.Reset()
+		batches.Put(b)
+	}()
+	for i := range batch {
+		r := &batch[i]
+		b.Add(r.Event, r.Topic, r.Partition, r.Offset)
 	}
-	return s.Store.InsertEvents(ctx, rows)
+	return s.Store.InsertBatch(ctx, b)
 }

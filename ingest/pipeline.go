@@ -1,0 +1,517 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/leadthrough/leadthrough/event"
+)
+
+// The worker is a pipeline of stages joined by bounded channels, so that reading from Kafka, decoding and writing
+// overlap, decoding uses every core, and memory is bounded by backpressure (a full channel holds the stage before
+// it back, down to the consumer, which then stops fetching), not by the backlog:
+//
+//	fetch ─► dispatch ─► decode ×DecodeWorkers ─► batch ─► output (dead letters, sink, commit)
+//
+// fetch reads messages one at a time from the consumer. dispatch cuts them into chunks of at most chunkSize
+// messages, fewer when nothing more is at hand, and hands each chunk to the decoders and, in the same order, to the
+// batcher. The batcher takes chunks in that order as they are decoded, so a batch holds each partition's messages
+// in offset order, and it cuts batches at message boundaries by Config.BatchSize and Config.BatchBytes. The output
+// stage takes one batch at a time and commits its offsets only after its dead letters and events were written;
+// while it writes, the batcher fills the next batch. At most two batches exist at a time.
+
+// chunkSize is the most messages dispatched to a decoder at once: enough to make handing over cheap, few enough
+// that a batch overshoots nothing (batches are cut between messages, not chunks).
+const chunkSize = 256
+
+type topicState struct {
+	decoder  Decoder
+	dlq      string
+	messages prometheus.Counter
+}
+
+type partitionKey struct {
+	topic     string
+	partition int
+}
+
+type deadLabel struct {
+	topic  string
+	reason event.Reason
+}
+
+// chunk is a run of consecutive messages and, once decoded is closed, what they decoded to.
+type chunk struct {
+	msgs   []kafka.Message
+	topics []*topicState // of each message
+
+	// Set by the decoder. Message i's events are records[recEnd[i-1]:recEnd[i]] (from 0 for i == 0); a message
+	// with a dead letter (deadAt[i] >= 0) has none.
+	records    []Record
+	recEnd     []int
+	deadAt     []int
+	dead       []kafka.Message
+	deadLabels []deadLabel
+	decoded    chan struct{}
+
+	next int // the batcher's position: messages before it are in a batch
+}
+
+// batch is what the output stage writes and commits as one. offsets holds, per partition, a message carrying only
+// the highest offset in the batch.
+type batch struct {
+	records     []Record
+	dead        []kafka.Message
+	deadLabels  []deadLabel
+	offsets     []kafka.Message
+	offsetIndex map[partitionKey]int
+	messages    int
+	bytes       int // message values, the unit of Config.BatchBytes
+}
+
+func (b *batch) empty() bool { return b.messages == 0 }
+
+func (b *batch) reset() {
+	clear(b.records) // drop references to the events so that the next batch does not keep them alive
+	b.records = b.records[:0]
+	clear(b.dead)
+	b.dead = b.dead[:0]
+	b.deadLabels = b.deadLabels[:0]
+	b.offsets = b.offsets[:0]
+	clear(b.offsetIndex)
+	b.messages, b.bytes = 0, 0
+}
+
+// worker runs one pipeline. Each map in it belongs to one stage's goroutine.
+type worker struct {
+	cfg     Config
+	sink    Sink
+	in      input
+	dlq     *deadLetterWriter
+	log     *slog.Logger
+	metrics *Metrics
+
+	topics map[string]*topicState        // dispatch
+	byType map[string]prometheus.Counter // output
+}
+
+func newWorker(cfg Config, sink Sink, in input, dlq *deadLetterWriter, log *slog.Logger) *worker {
+	w := &worker{
+		cfg: cfg, sink: sink, in: in, dlq: dlq, log: log, metrics: cfg.Metrics,
+		topics: make(map[string]*topicState, len(cfg.Topics)),
+		byType: make(map[string]prometheus.Counter, len(event.Types)),
+	}
+	for _, t := range cfg.Topics {
+		w.topicState(t.Name).decoder = t.Decoder
+	}
+	return w
+}
+
+func (w *worker) topicState(topic string) *topicState {
+	t := w.topics[topic]
+	if t == nil {
+		// Only configured topics are subscribed; a stranger gets the default decoder rather than being dropped.
+		t = &topicState{decoder: CloudEvents, dlq: topic + w.cfg.DLQSuffix, messages: w.metrics.messages.WithLabelValues(topic)}
+		w.topics[topic] = t
+	}
+	return t
+}
+
+// run runs the stages until ctx is done (it returns nil then) or one of them fails for good; then it stops the
+// others and waits for all of them.
+func (w *worker) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	stage := func(f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil {
+				once.Do(func() { firstErr = err })
+				cancel()
+			}
+		}()
+	}
+	messages := make(chan kafka.Message, chunkSize)
+	work := make(chan *chunk, w.cfg.DecodeWorkers)
+	ordered := make(chan *chunk, 2*w.cfg.DecodeWorkers+1)
+	full := make(chan *batch) // unbuffered: a batch is handed over when the output stage is ready for it
+	free := make(chan *batch, 2)
+	for range 2 {
+		free <- &batch{offsetIndex: make(map[partitionKey]int)}
+	}
+	stage(func(ctx context.Context) error { return w.fetch(ctx, messages) })
+	stage(func(ctx context.Context) error { w.dispatch(ctx, messages, work, ordered); return nil })
+	for range w.cfg.DecodeWorkers {
+		stage(func(ctx context.Context) error { w.decode(ctx, work); return nil })
+	}
+	stage(func(ctx context.Context) error { w.batch(ctx, ordered, full, free); return nil })
+	stage(func(ctx context.Context) error { w.output(ctx, full, free); return nil })
+	wg.Wait()
+	return firstErr
+}
+
+// fetch is the input stage. The consumer keeps retrying underneath and surfaces errors as they happen; only a
+// consumer that closed under the worker ends it with an error.
+func (w *worker) fetch(ctx context.Context, out chan<- kafka.Message) error {
+	fetchErrors := 0
+	for {
+		start := time.Now()
+		m, err := w.in.FetchMessage(ctx)
+		fetched := time.Now()
+		w.metrics.stageSeconds.fetch.Add(fetched.Sub(start).Seconds())
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case errors.Is(err, io.EOF):
+				return fmt.Errorf("ingest: consumer closed while running: %w", err)
+			}
+			fetchErrors++
+			delay := backoff(fetchErrors)
+			w.log.Warn("fetch failed; retrying", "attempt", fetchErrors, "retry_in", delay, "err", err)
+			sleep(ctx, delay)
+			continue
+		}
+		fetchErrors = 0
+		select {
+		case out <- m:
+		case <-ctx.Done():
+			return nil
+		}
+		w.metrics.backpressureSeconds.Add(time.Since(fetched).Seconds())
+	}
+}
+
+// dispatch cuts the message stream into chunks: a chunk goes out as soon as no further message is waiting, so a
+// quiet topic's messages are not held back for company.
+func (w *worker) dispatch(ctx context.Context, in <-chan kafka.Message, work, ordered chan<- *chunk) {
+	for {
+		var c *chunk
+		select {
+		case m := <-in:
+			c = w.newChunk(m)
+		case <-ctx.Done():
+			return
+		}
+	fill:
+		for len(c.msgs) < chunkSize {
+			select {
+			case m := <-in:
+				c.add(w.topicState(m.Topic), m)
+			default:
+				break fill
+			}
+		}
+		// The batcher learns the order first; it waits for the chunk to be decoded.
+		select {
+		case ordered <- c:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case work <- c:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (w *worker) newChunk(first kafka.Message) *chunk {
+	c := &chunk{decoded: make(chan struct{})}
+	c.add(w.topicState(first.Topic), first)
+	return c
+}
+
+func (c *chunk) add(t *topicState, m kafka.Message) {
+	t.messages.Inc()
+	c.msgs = append(c.msgs, m)
+	c.topics = append(c.topics, t)
+}
+
+// decode is the processor stage, on DecodeWorkers goroutines. It does not log.
+func (w *worker) decode(ctx context.Context, work <-chan *chunk) {
+	for {
+		select {
+		case c := <-work:
+			start := time.Now()
+			w.decodeChunk(c)
+			w.metrics.stageSeconds.decode.Add(time.Since(start).Seconds())
+			close(c.decoded)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (w *worker) decodeChunk(c *chunk) {
+	c.recEnd = make([]int, len(c.msgs))
+	c.deadAt = make([]int, len(c.msgs))
+	c.records = make([]Record, 0, len(c.msgs))
+	for i := range c.msgs {
+		m, t := &c.msgs[i], c.topics[i]
+		c.deadAt[i] = -1
+		var evs []event.Event
+		err := oversizedOrNil(len(m.Value), w.cfg.MaxMessageBytes)
+		if err == nil {
+			evs, err = decode(t.decoder, m.Value)
+		}
+		if err != nil {
+			c.deadAt[i] = len(c.dead)
+			c.dead = append(c.dead, deadLetter(m, t.dlq, t.decoder.Name(), err))
+			c.deadLabels = append(c.deadLabels, deadLabel{topic: m.Topic, reason: reasonOf(err)})
+		}
+		for j := range evs {
+			c.records = append(c.records, Record{Event: evs[j], Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+		}
+		c.recEnd[i] = len(c.records)
+	}
+}
+
+func oversizedOrNil(size, limit int) error {
+	if size > limit {
+		return oversized(size, limit)
+	}
+	return nil
+}
+
+// decode runs a decoder and holds its events to the contract. A decoder that panics on some input rejects that
+// input: a panic would otherwise restart the worker on the same message forever and block its partition.
+func decode(d Decoder, value []byte) (evs []event.Event, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			evs, err = nil, fmt.Errorf("decoder %s panicked: %v", d.Name(), p)
+		}
+	}()
+	evs, err = d.Decode(value)
+	if err != nil {
+		return nil, err
+	}
+	for i := range evs {
+		if err := event.Validate(evs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return evs, nil
+}
+
+// batch is the batching stage. A batch is handed to the output stage when it is full, or FlushInterval after its
+// first message; while the output stage is busy, it keeps filling up to full.
+func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *batch, free <-chan *batch) {
+	b := <-free
+	var (
+		current *chunk // being moved into batches
+		flush   = time.NewTimer(time.Hour)
+		due     bool // FlushInterval has passed since b's first message
+	)
+	flush.Stop()
+	defer flush.Stop()
+	for {
+		if current != nil {
+			wasEmpty := b.empty()
+			if w.fill(b, current) {
+				current = nil
+			}
+			if wasEmpty && !b.empty() {
+				flush.Reset(w.cfg.FlushInterval)
+			}
+		}
+		isFull := w.full(b)
+		var out chan<- *batch
+		if !b.empty() && (due || isFull) {
+			out = full
+		}
+		var in <-chan *chunk
+		if current == nil && !isFull {
+			in = ordered
+		}
+		select {
+		case out <- b:
+			flush.Stop()
+			due = false
+			select {
+			case b = <-free:
+			case <-ctx.Done():
+				return
+			}
+		case c := <-in:
+			select {
+			case <-c.decoded:
+				current = c
+			case <-ctx.Done():
+				return
+			}
+		case <-flush.C:
+			due = true
+		case <-ctx.Done():
+			return // the unwritten batch is dropped: it was not committed, the group gets it again
+		}
+	}
+}
+
+func (w *worker) full(b *batch) bool {
+	return len(b.records)+len(b.dead) >= w.cfg.BatchSize || b.bytes >= w.cfg.BatchBytes
+}
+
+// fill moves c's messages into b, in order, until b is full; it reports whether c is used up. A message is never
+// split: its events all go into one batch, so a fanned-out message may overshoot BatchSize.
+func (w *worker) fill(b *batch, c *chunk) bool {
+	for ; c.next < len(c.msgs); c.next++ {
+		if w.full(b) {
+			return false
+		}
+		i := c.next
+		m := &c.msgs[i]
+		if d := c.deadAt[i]; d >= 0 {
+			b.dead = append(b.dead, c.dead[d])
+			b.deadLabels = append(b.deadLabels, c.deadLabels[d])
+		} else {
+			from := 0
+			if i > 0 {
+				from = c.recEnd[i-1]
+			}
+			b.records = append(b.records, c.records[from:c.recEnd[i]]...)
+		}
+		b.track(m)
+		b.messages++
+		b.bytes += len(m.Value)
+	}
+	return true
+}
+
+func (b *batch) track(m *kafka.Message) {
+	k := partitionKey{m.Topic, m.Partition}
+	if i, ok := b.offsetIndex[k]; ok {
+		// After a rebalance a partition can be read again from its committed offset: keep the highest.
+		b.offsets[i].Offset = max(b.offsets[i].Offset, m.Offset)
+		return
+	}
+	b.offsetIndex[k] = len(b.offsets)
+	b.offsets = append(b.offsets, kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+}
+
+// output is the output stage: for each batch, dead letters, then events, then the commit. A batch that ctx ended
+// before it was written is left uncommitted.
+func (w *worker) output(ctx context.Context, full <-chan *batch, free chan<- *batch) {
+	for {
+		select {
+		case b := <-full:
+			if w.flush(ctx, b) != nil {
+				return // only ctx ends a flush early
+			}
+			b.reset()
+			free <- b
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// flush writes and commits one batch. It returns an error only when ctx ended first; the batch is then left
+// uncommitted (unless it was written, see commit).
+func (w *worker) flush(ctx context.Context, b *batch) error {
+	w.metrics.batchBytes.Observe(float64(b.bytes))
+	if len(b.dead) > 0 {
+		start := time.Now()
+		err := w.dlq.write(ctx, b.dead)
+		w.metrics.stageSeconds.deadLetter.Add(time.Since(start).Seconds())
+		if err != nil {
+			return err
+		}
+		for _, l := range b.deadLabels {
+			w.metrics.deadLetters.WithLabelValues(l.topic, string(l.reason)).Inc()
+		}
+	}
+	if len(b.records) > 0 {
+		start := time.Now()
+		err := w.write(ctx, b.records)
+		w.metrics.stageSeconds.write.Add(time.Since(start).Seconds())
+		if err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	err := w.commit(ctx, b.offsets)
+	w.metrics.stageSeconds.commit.Add(time.Since(start).Seconds())
+	return err
+}
+
+// write hands the records to the sink until it takes them.
+func (w *worker) write(ctx context.Context, records []Record) error {
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := w.sink.Write(ctx, records)
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err() // stopping, not a sink failure
+		}
+		w.metrics.batchWriteDuration.Observe(time.Since(start).Seconds())
+		if err == nil {
+			w.metrics.batches.Inc()
+			for i := range records {
+				w.typeCounter(records[i].Event.Type).Inc()
+			}
+			return nil
+		}
+		w.metrics.writeErrors.Inc()
+		delay := backoff(attempt)
+		w.log.Warn("sink write failed; retrying the same batch, its offsets stay uncommitted until it succeeds",
+			"attempt", attempt, "events", len(records), "retry_in", delay, "err", err)
+		if !sleep(ctx, delay) {
+			return ctx.Err()
+		}
+	}
+}
+
+func (w *worker) typeCounter(typ string) prometheus.Counter {
+	c := w.byType[typ]
+	if c == nil {
+		c = w.metrics.events.WithLabelValues(typ) // types passed event.Validate: a bounded set
+		w.byType[typ] = c
+	}
+	return c
+}
+
+// commit acknowledges a written batch's messages: per partition, everything up to its highest offset in the batch.
+func (w *worker) commit(ctx context.Context, offsets []kafka.Message) error {
+	for attempt := 1; ; attempt++ {
+		err := w.commitOnce(ctx, offsets)
+		if err == nil {
+			w.metrics.lastCommit.SetToCurrentTime()
+			return nil
+		}
+		if ctx.Err() != nil {
+			// Stopping with a written batch: one last bounded attempt spares its redelivery after the restart.
+			if err = w.commitOnce(context.WithoutCancel(ctx), offsets); err == nil {
+				w.metrics.lastCommit.SetToCurrentTime()
+				return nil
+			}
+			w.log.Warn("stopping with a written batch whose offsets are not committed; it will be redelivered", "err", err)
+			return ctx.Err()
+		}
+		w.metrics.commitErrors.Inc()
+		delay := backoff(attempt)
+		w.log.Warn("offset commit failed; retrying", "attempt", attempt, "partitions", len(offsets), "retry_in", delay, "err", err)
+		if !sleep(ctx, delay) {
+			continue // the next attempt sees ctx done and makes the last bounded attempt
+		}
+	}
+}
+
+func (w *worker) commitOnce(ctx context.Context, offsets []kafka.Message) error {
+	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	defer cancel()
+	return w.in.CommitMessages(ctx, offsets...)
+}
