@@ -17,6 +17,7 @@ const (
 	DefaultDLQSuffix       = ".dlq"
 	DefaultBatchSize       = 50000
 	DefaultBatchBytes      = 8 << 20
+	DefaultWriters         = 1
 	DefaultFlushInterval   = time.Second
 	DefaultMaxMessageBytes = 1 << 20
 
@@ -79,11 +80,19 @@ type Config struct {
 	BatchSize int
 
 	// BatchBytes bounds a batch by the size of its messages' values, whichever of it and BatchSize is reached
-	// first. The worker holds at most two batches (one being written, one being filled), so this bounds its memory:
+	// first. The worker holds at most Writers+1 batches (being written, and one being filled), so this bounds its memory:
 	// a decoded event takes about twice its message's size.
 	//
 	// Default: 8 MiB (DefaultBatchBytes): with the rest of the pipeline, a worker stays under 256 MB resident.
 	BatchBytes int
+
+	// Writers is the number of batches written to the sink at once. Batches are still committed in order, each
+	// only once it and every batch before it were written. Two let the next insert be encoded and sent while
+	// ClickHouse works on the previous one.
+	//
+	// Default: 1 (DefaultWriters): more writers use more memory (one batch each) for a modest gain on a small
+	// machine, see docs/benchmarks.md.
+	Writers int
 
 	// DecodeWorkers is the number of goroutines that decode and validate messages in parallel. Batches keep each
 	// partition's order whatever the number.
@@ -156,6 +165,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.BatchBytes <= 0 {
 		cfg.BatchBytes = DefaultBatchBytes
+	}
+	if cfg.Writers <= 0 {
+		cfg.Writers = DefaultWriters
 	}
 	if cfg.DecodeWorkers <= 0 {
 		cfg.DecodeWorkers = runtime.GOMAXPROCS(0)

@@ -32,9 +32,27 @@ type Record struct {
 //
 // A failed Write is retried with the very same batch until it succeeds or the worker stops, so an error should
 // mean "nothing or only part of it is stored". Write must not modify batch or keep it after returning: the worker
-// reuses its memory for the next batch. Write is never called with an empty batch.
+// reuses its memory for the next batch. Write is never called with an empty batch. With Config.Writers above 1,
+// Write is called for several batches at once, and they may finish in any order; a sink for which the order of
+// batches matters implements PreparingSink.
 type Sink interface {
 	Write(ctx context.Context, batch []Record) error
+}
+
+// PreparingSink is a Sink whose writes can be split in two: Prepare, called from one goroutine in the order the
+// batches were cut, does what must follow that order (ClickHouse: number the rows' copies); Send of prepared
+// batches then runs concurrently. A failed Send is retried on the same Prepared until it succeeds or the worker
+// stops. Close releases a Prepared after its last Send; the batch's memory is reused after that. Prepare must not
+// keep batch past Close.
+type PreparingSink interface {
+	Sink
+	Prepare(ctx context.Context, batch []Record) (Prepared, error)
+}
+
+// Prepared is a batch a PreparingSink prepared for sending.
+type Prepared interface {
+	Send(ctx context.Context) error
+	Close()
 }
 
 // Decoder turns one message value into zero or more canonical events (a vendor payload may fan out), or an error

@@ -391,14 +391,22 @@ func TestMetricsPassLintOnAPedanticRegistry(t *testing.T) {
 	for _, p := range append(problems, gathered...) {
 		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
+	// Every event type has its series from the start, at 0 until an event of it is written.
+	var byType strings.Builder
+	for _, typ := range event.Types {
+		n := 0
+		if typ == event.DealCreated {
+			n = 5
+		}
+		fmt.Fprintf(&byType, "leadthrough_ingest_events_total{type=%q} %d\n", typ, n)
+	}
 	want := fmt.Sprintf(`
 # HELP leadthrough_ingest_messages_total Kafka messages consumed, by topic, including redeliveries and messages that were dead-lettered.
 # TYPE leadthrough_ingest_messages_total counter
 leadthrough_ingest_messages_total{topic=%q} 6
 # HELP leadthrough_ingest_events_total Canonical events written to the sink, by event type. Redelivered events count again.
 # TYPE leadthrough_ingest_events_total counter
-leadthrough_ingest_events_total{type="deal.created"} 5
-# HELP leadthrough_ingest_write_errors_total Failed sink writes; each failure is retried with the same batch and nothing is committed past it.
+`+byType.String()+`# HELP leadthrough_ingest_write_errors_total Failed sink writes; each failure is retried with the same batch and nothing is committed past it.
 # TYPE leadthrough_ingest_write_errors_total counter
 leadthrough_ingest_write_errors_total 1
 `, topic)
@@ -414,6 +422,14 @@ leadthrough_ingest_write_errors_total 1
 	}
 	if n, err := testutil.GatherAndCount(reg, "leadthrough_ingest_batch_write_duration_seconds"); err != nil || n != 1 {
 		t.Errorf("batch_write_duration_seconds: %d series, %v", n, err)
+	}
+	for _, stage := range []string{"fetch", "decode", "write"} {
+		if v := testutil.ToFloat64(cfg.Metrics.StageSeconds(stage)); v <= 0 {
+			t.Errorf("stage_seconds_total{stage=%q} = %v, want > 0", stage, v)
+		}
+	}
+	if n, err := testutil.GatherAndCount(reg, "leadthrough_ingest_batch_bytes", "leadthrough_ingest_backpressure_seconds_total"); err != nil || n != 2 {
+		t.Errorf("batch_bytes and backpressure_seconds_total: %d series, %v", n, err)
 	}
 }
 

@@ -111,3 +111,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		c.Collect(ch)
 	}
 }
+
+// StageSeconds is the counter of seconds spent in one stage of leadthrough_ingest_stage_seconds_total (fetch,
+// decode, dead_letter, write or commit), for tests and for programs that embed the worker.
+func (m *Metrics) StageSeconds(stage string) prometheus.Counter {
+	return m.stageSecondsVec.WithLabelValues(stage)
+}

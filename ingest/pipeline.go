@@ -25,8 +25,10 @@ import (
 // messages, fewer when nothing more is at hand, and hands each chunk to the decoders and, in the same order, to the
 // batcher. The batcher takes chunks in that order as they are decoded, so a batch holds each partition's messages
 // in offset order, and it cuts batches at message boundaries by Config.BatchSize and Config.BatchBytes. The output
-// stage takes one batch at a time and commits its offsets only after its dead letters and events were written;
-// while it writes, the batcher fills the next batch. At most two batches exist at a time.
+// stage writes up to Config.Writers batches at once (a ClickHouse insert is mostly the server's work, so while one
+// waits for the server the next is encoded and sent), and commits batches strictly in the order they were cut, each
+// only after its own dead letters and events and those of every batch before it were written. Meanwhile the batcher
+// fills the next batch: at most Writers+1 batches exist at a time.
 
 // chunkSize is the most messages dispatched to a decoder at once: enough to make handing over cheap, few enough
 // that a batch overshoots nothing (batches are cut between messages, not chunks).
@@ -73,8 +75,11 @@ type batch struct {
 	deadLabels  []deadLabel
 	offsets     []kafka.Message
 	offsetIndex map[partitionKey]int
+	events      int            // len(records)
+	types       map[string]int // events by type, for leadthrough_ingest_events_total
 	messages    int
-	bytes       int // message values, the unit of Config.BatchBytes
+	bytes       int    // message values, the unit of Config.BatchBytes
+	seq         uint64 // the order batches were cut in, and are committed in
 }
 
 func (b *batch) empty() bool { return b.messages == 0 }
@@ -87,7 +92,8 @@ func (b *batch) reset() {
 	b.deadLabels = b.deadLabels[:0]
 	b.offsets = b.offsets[:0]
 	clear(b.offsetIndex)
-	b.messages, b.bytes = 0, 0
+	clear(b.types)
+	b.events, b.messages, b.bytes = 0, 0, 0
 }
 
 // worker runs one pipeline. Each map in it belongs to one stage's goroutine.
@@ -100,7 +106,7 @@ type worker struct {
 	metrics *Metrics
 
 	topics map[string]*topicState        // dispatch
-	byType map[string]prometheus.Counter // output
+	byType map[string]prometheus.Counter // read-only once built: every type event.Validate lets through
 }
 
 func newWorker(cfg Config, sink Sink, in input, dlq *deadLetterWriter, log *slog.Logger) *worker {
@@ -111,6 +117,9 @@ func newWorker(cfg Config, sink Sink, in input, dlq *deadLetterWriter, log *slog
 	}
 	for _, t := range cfg.Topics {
 		w.topicState(t.Name).decoder = t.Decoder
+	}
+	for _, typ := range event.Types {
+		w.byType[typ] = w.metrics.events.WithLabelValues(typ)
 	}
 	return w
 }
@@ -149,9 +158,9 @@ func (w *worker) run(ctx context.Context) error {
 	work := make(chan *chunk, w.cfg.DecodeWorkers)
 	ordered := make(chan *chunk, 2*w.cfg.DecodeWorkers+1)
 	full := make(chan *batch) // unbuffered: a batch is handed over when the output stage is ready for it
-	free := make(chan *batch, 2)
-	for range 2 {
-		free <- &batch{offsetIndex: make(map[partitionKey]int)}
+	free := make(chan *batch, w.cfg.Writers+1)
+	for range w.cfg.Writers + 1 {
+		free <- &batch{offsetIndex: make(map[partitionKey]int), types: make(map[string]int, len(event.Types))}
 	}
 	stage(func(ctx context.Context) error { return w.fetch(ctx, messages) })
 	stage(func(ctx context.Context) error { w.dispatch(ctx, messages, work, ordered); return nil })
@@ -313,6 +322,7 @@ func decode(d Decoder, value []byte) (evs []event.Event, err error) {
 func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *batch, free <-chan *batch) {
 	b := <-free
 	var (
+		seq     uint64
 		current *chunk // being moved into batches
 		flush   = time.NewTimer(time.Hour)
 		due     bool // FlushInterval has passed since b's first message
@@ -333,6 +343,7 @@ func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *
 		var out chan<- *batch
 		if !b.empty() && (due || isFull) {
 			out = full
+			b.seq = seq
 		}
 		var in <-chan *chunk
 		if current == nil && !isFull {
@@ -340,6 +351,7 @@ func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *
 		}
 		select {
 		case out <- b:
+			seq++
 			flush.Stop()
 			due = false
 			select {
@@ -363,7 +375,7 @@ func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *
 }
 
 func (w *worker) full(b *batch) bool {
-	return len(b.records)+len(b.dead) >= w.cfg.BatchSize || b.bytes >= w.cfg.BatchBytes
+	return b.events+len(b.dead) >= w.cfg.BatchSize || b.bytes >= w.cfg.BatchBytes
 }
 
 // fill moves c's messages into b, in order, until b is full; it reports whether c is used up. A message is never
@@ -383,7 +395,12 @@ func (w *worker) fill(b *batch, c *chunk) bool {
 			if i > 0 {
 				from = c.recEnd[i-1]
 			}
-			b.records = append(b.records, c.records[from:c.recEnd[i]]...)
+			rs := c.records[from:c.recEnd[i]]
+			b.records = append(b.records, rs...)
+			for j := range rs {
+				b.types[rs[j].Event.Type]++
+			}
+			b.events += len(rs)
 		}
 		b.track(m)
 		b.messages++
@@ -403,26 +420,147 @@ func (b *batch) track(m *kafka.Message) {
 	b.offsets = append(b.offsets, kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
 }
 
-// output is the output stage: for each batch, dead letters, then events, then the commit. A batch that ctx ended
-// before it was written is left uncommitted.
+// output is the output stage. One goroutine prepares batches in the order they were cut (PreparingSink), Writers
+// goroutines write them (dead letters, then events), and the output goroutine commits them in that same order. A
+// batch that ctx ended before it was written is left uncommitted, and so is every batch after it; written batches
+// before it are committed with one last bounded attempt.
 func (w *worker) output(ctx context.Context, full <-chan *batch, free chan<- *batch) {
-	for {
-		select {
-		case b := <-full:
-			if w.flush(ctx, b) != nil {
-				return // only ctx ends a flush early
+	written := make(chan *batch, w.cfg.Writers+1) // never blocks: no more batches exist
+	// send writes a prepared batch and hands it to the committer; false when ctx ended the write.
+	send := func(b *batch, p Prepared) bool {
+		err := w.write(ctx, b, p)
+		if p != nil {
+			p.Close()
+		}
+		if err != nil {
+			return false // only ctx ends a write early
+		}
+		written <- b
+		return true
+	}
+	type job struct {
+		b *batch
+		p Prepared // nil unless the sink is a PreparingSink
+	}
+	jobs := make(chan job)
+	var stages sync.WaitGroup
+	stage := func(f func()) {
+		stages.Add(1)
+		go func() {
+			defer stages.Done()
+			f()
+		}()
+	}
+	stage(func() { // the preparer; with one writer, the writer too (preparing ahead would only hold a second prepared batch in memory)
+		for {
+			select {
+			case b := <-full:
+				p, err := w.prepare(ctx, b)
+				if err != nil {
+					return // only ctx ends it early
+				}
+				if w.cfg.Writers == 1 {
+					if !send(b, p) {
+						return
+					}
+					continue
+				}
+				select {
+				case jobs <- job{b, p}:
+				case <-ctx.Done():
+					if p != nil {
+						p.Close()
+					}
+					return
+				}
+			case <-ctx.Done():
+				return
 			}
+		}
+	})
+	for range w.cfg.Writers {
+		if w.cfg.Writers == 1 {
+			break
+		}
+		stage(func() {
+			for {
+				select {
+				case j := <-jobs:
+					if !send(j.b, j.p) {
+						return
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+	next := uint64(0)
+	pending := map[uint64]*batch{}
+	commitInOrder := func() bool {
+		for b := pending[next]; b != nil; b = pending[next] {
+			start := time.Now()
+			err := w.commit(ctx, b.offsets)
+			w.metrics.stageSeconds.commit.Add(time.Since(start).Seconds())
+			if err != nil {
+				return false
+			}
+			delete(pending, next)
+			next++
 			b.reset()
 			free <- b
+		}
+		return true
+	}
+	for {
+		select {
+		case b := <-written:
+			pending[b.seq] = b
+			if commitInOrder() {
+				continue
+			}
+			stages.Wait()
+			return
 		case <-ctx.Done():
+			stages.Wait()
+			for len(written) > 0 {
+				b := <-written
+				pending[b.seq] = b
+			}
+			commitInOrder() // ctx is done: commit makes one last bounded attempt
 			return
 		}
 	}
 }
 
-// flush writes and commits one batch. It returns an error only when ctx ended first; the batch is then left
-// uncommitted (unless it was written, see commit).
-func (w *worker) flush(ctx context.Context, b *batch) error {
+// prepare prepares a batch's events when the sink is a PreparingSink (nil otherwise), retrying until it succeeds
+// or ctx ends.
+func (w *worker) prepare(ctx context.Context, b *batch) (Prepared, error) {
+	ps, ok := w.sink.(PreparingSink)
+	if !ok || b.events == 0 {
+		return nil, nil
+	}
+	for attempt := 1; ; attempt++ {
+		p, err := ps.Prepare(ctx, b.records)
+		if err == nil {
+			return p, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		w.metrics.writeErrors.Inc()
+		delay := backoff(attempt)
+		w.log.Warn("preparing a batch for the sink failed; retrying, its offsets stay uncommitted until it is written",
+			"attempt", attempt, "events", b.events, "retry_in", delay, "err", err)
+		if !sleep(ctx, delay) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// write writes one batch's dead letters, then its events (p, when prepared). It returns an error only when ctx ended
+// first.
+func (w *worker) write(ctx context.Context, b *batch, p Prepared) error {
 	w.metrics.batchBytes.Observe(float64(b.bytes))
 	if len(b.dead) > 0 {
 		start := time.Now()
@@ -435,53 +573,46 @@ func (w *worker) flush(ctx context.Context, b *batch) error {
 			w.metrics.deadLetters.WithLabelValues(l.topic, string(l.reason)).Inc()
 		}
 	}
-	if len(b.records) > 0 {
+	if b.events > 0 {
 		start := time.Now()
-		err := w.write(ctx, b.records)
+		err := w.writeEvents(ctx, b, p)
 		w.metrics.stageSeconds.write.Add(time.Since(start).Seconds())
 		if err != nil {
 			return err
 		}
 	}
-	start := time.Now()
-	err := w.commit(ctx, b.offsets)
-	w.metrics.stageSeconds.commit.Add(time.Since(start).Seconds())
-	return err
+	return nil
 }
 
-// write hands the records to the sink until it takes them.
-func (w *worker) write(ctx context.Context, records []Record) error {
+// writeEvents hands b's records (or p, their prepared form) to the sink until it takes them.
+func (w *worker) writeEvents(ctx context.Context, b *batch, p Prepared) error {
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		err := w.sink.Write(ctx, records)
+		var err error
+		if p != nil {
+			err = p.Send(ctx)
+		} else {
+			err = w.sink.Write(ctx, b.records)
+		}
 		if err != nil && ctx.Err() != nil {
 			return ctx.Err() // stopping, not a sink failure
 		}
 		w.metrics.batchWriteDuration.Observe(time.Since(start).Seconds())
 		if err == nil {
 			w.metrics.batches.Inc()
-			for i := range records {
-				w.typeCounter(records[i].Event.Type).Inc()
+			for typ, n := range b.types {
+				w.byType[typ].Add(float64(n))
 			}
 			return nil
 		}
 		w.metrics.writeErrors.Inc()
 		delay := backoff(attempt)
 		w.log.Warn("sink write failed; retrying the same batch, its offsets stay uncommitted until it succeeds",
-			"attempt", attempt, "events", len(records), "retry_in", delay, "err", err)
+			"attempt", attempt, "events", b.events, "retry_in", delay, "err", err)
 		if !sleep(ctx, delay) {
 			return ctx.Err()
 		}
 	}
-}
-
-func (w *worker) typeCounter(typ string) prometheus.Counter {
-	c := w.byType[typ]
-	if c == nil {
-		c = w.metrics.events.WithLabelValues(typ) // types passed event.Validate: a bounded set
-		w.byType[typ] = c
-	}
-	return c
 }
 
 // commit acknowledges a written batch's messages: per partition, everything up to its highest offset in the batch.

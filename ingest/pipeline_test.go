@@ -45,6 +45,7 @@ func TestParallelDecodingKeepsEachPartitionsOrderAndBatchesStayWithinTheirBytes(
 
 	cfg := config(t, addr, topic)
 	cfg.DecodeWorkers = 7
+	cfg.Writers = 1 // the sink records batches in the order it is called; with more writers it is not cut order
 	cfg.BatchSize = 1000
 	cfg.BatchBytes = 40 * valueBytes // a batch holds about 40 messages: many batches, cut mid-chunk
 	sink := &orderSink{}
@@ -96,5 +97,54 @@ func TestQuietTopicsBatchGoesOutWithinFlushInterval(t *testing.T) {
 		waitFor(t, 10*time.Second, fmt.Sprintf("message %d written", i), func() bool {
 			return len(sink.snapshot()) == i+1
 		})
+	}
+}
+
+// blockingSink holds back the write of the batch that holds offset 0 until release is closed.
+type blockingSink struct {
+	orderSink
+	release chan struct{}
+}
+
+func (s *blockingSink) Write(ctx context.Context, batch []ingest.Record) error {
+	if batch[0].Offset == 0 {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.orderSink.Write(ctx, batch)
+}
+
+// TestOffsetsAreCommittedInOrderWhileLaterBatchesAreWrittenFirst: with two writers, a later batch may be written
+// before an earlier one that is still being written, but nothing is committed until the earlier one is written.
+func TestOffsetsAreCommittedInOrderWhileLaterBatchesAreWrittenFirst(t *testing.T) {
+	addr := embedded(t)
+	topic := unique(t, "topic")
+	createTopic(t, addr, topic, 1)
+	msgs := goodEvents(t, 0, 200)
+	produce(t, addr, topic, msgs...)
+	cfg := config(t, addr, topic)
+	cfg.Writers = 2
+	cfg.BatchBytes = 20 * len(msgs[0].Value)
+	sink := &blockingSink{release: make(chan struct{})}
+	stop := runWorker(t, cfg, sink)
+	defer stop()
+	waitFor(t, 30*time.Second, "a later batch written while the first is held", func() bool { return len(sink.snapshot()) > 0 })
+	time.Sleep(300 * time.Millisecond) // time for a wrong commit to happen
+	if !noneCommitted(t, addr, cfg.GroupID, topic) {
+		t.Fatal("offsets were committed past a batch that is not written yet")
+	}
+	close(sink.release)
+	waitFor(t, 30*time.Second, "every message committed", func() bool { return allCommitted(t, addr, cfg.GroupID, topic) })
+	seen := map[string]bool{}
+	for _, b := range sink.snapshot() {
+		for _, r := range b {
+			seen[r.Event.ID] = true
+		}
+	}
+	if len(seen) != len(msgs) {
+		t.Fatalf("%d distinct events written, want %d", len(seen), len(msgs))
 	}
 }

@@ -68,6 +68,8 @@ type EventBatch struct {
 	kafkaTopic                                   []string
 	kafkaPartition                               []int32
 	kafkaOffset                                  []int64
+
+	firstSeq uint64 // the ingest_seq of the first row, once sealed; 0 before
 }
 
 // Len is the number of events in b.
@@ -123,8 +125,19 @@ func (b *EventBatch) Add(e event.Event, topic string, partition int, offset int6
 	b.kafkaOffset = append(b.kafkaOffset, offset)
 }
 
+// Seal fixes the ingest_seq of b's rows: they come after those of every batch sealed before it and before those of
+// every batch sealed after it, whatever order the inserts finish in, and a retried insert of b keeps them. (The
+// latest copy of an event by ingest_seq is the one queries read.) InsertBatch seals a batch that is not sealed yet;
+// Add after Seal is a mistake.
+func (b *EventBatch) Seal() {
+	if b.firstSeq == 0 && b.Len() > 0 {
+		b.firstSeq = nextSeqs(b.Len())
+	}
+}
+
 // Reset empties b, keeping its memory, and drops its references to the events' strings.
 func (b *EventBatch) Reset() {
+	b.firstSeq = 0
 	for _, c := range b.stringColumns() {
 		clear(*c)
 		*c = (*c)[:0]
@@ -149,8 +162,8 @@ func (b *EventBatch) columns() []any {
 		b.kafkaPartition, b.kafkaOffset}
 }
 
-// InsertBatch writes b in one insert. A batch that fails may be retried as a whole: rows are deduplicated by
-// (source, id). b is not modified.
+// InsertBatch writes b in one insert, sealing it first (Seal). A batch that fails may be retried as a whole: rows
+// are deduplicated by (source, id). b's rows are not modified.
 func (s *Store) InsertBatch(ctx context.Context, b *EventBatch) error {
 	n := b.Len()
 	if n == 0 {
@@ -164,10 +177,10 @@ func (s *Store) InsertBatch(ctx context.Context, b *EventBatch) error {
 	now := time.Now().UTC()
 	ingestedAt := make([]time.Time, n)
 	seqs := make([]uint64, n)
-	first := nextSeqs(n)
+	b.Seal()
 	for i := range n {
 		ingestedAt[i] = now
-		seqs[i] = first + uint64(i)
+		seqs[i] = b.firstSeq + uint64(i)
 	}
 	for i, col := range append(b.columns(), ingestedAt, seqs) {
 		if err := batch.Column(i).Append(col); err != nil {

@@ -130,6 +130,9 @@ func addIngestFlags(c *command) *ingestFlags {
 	c.fs.IntVar(&f.cfg.BatchBytes, "batch-bytes", ingest.DefaultBatchBytes,
 		c.register("batch-bytes", "most bytes of Kafka message values per ClickHouse insert; the worker holds at most "+
 			"two batches, so this bounds its memory; see --batch-size"))
+	c.fs.IntVar(&f.cfg.Writers, "writers", ingest.DefaultWriters,
+		c.register("writers", "batches inserted into ClickHouse at once (the next is sent while ClickHouse works on "+
+			"the previous); offsets are still committed in order, only after everything before them was written"))
 	c.fs.IntVar(&f.cfg.DecodeWorkers, "decode-workers", 0,
 		c.register("decode-workers", "goroutines decoding and validating messages in parallel (default: one per "+
 			"CPU); order within a partition is kept whatever the number"))
