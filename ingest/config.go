@@ -16,7 +16,7 @@ const (
 	DefaultTopic           = "crm.events"
 	DefaultDLQSuffix       = ".dlq"
 	DefaultBatchSize       = 50000
-	DefaultBatchBytes      = 8 << 20
+	DefaultBatchBytes      = 6 << 20
 	DefaultWriters         = 1
 	DefaultFlushInterval   = time.Second
 	DefaultMaxMessageBytes = 1 << 20
@@ -83,7 +83,7 @@ type Config struct {
 	// first. The worker holds at most Writers+1 batches (being written, and one being filled), so this bounds its memory:
 	// a decoded event takes about twice its message's size.
 	//
-	// Default: 8 MiB (DefaultBatchBytes): with the rest of the pipeline, a worker stays under 256 MB resident.
+	// Default: 6 MiB (DefaultBatchBytes): with the rest of the pipeline, a worker stays under 256 MB resident.
 	BatchBytes int
 
 	// Writers is the number of batches written to the sink at once. Batches are still committed in order, each

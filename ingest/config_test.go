@@ -15,7 +15,7 @@ func TestConfigDefaultsAreTheDocumentedOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.GroupID != "leadthrough-ingest" || cfg.DLQSuffix != ".dlq" || cfg.BatchSize != 50000 ||
-		cfg.BatchBytes != 8<<20 || cfg.DecodeWorkers != runtime.GOMAXPROCS(0) ||
+		cfg.BatchBytes != 6<<20 || cfg.DecodeWorkers != runtime.GOMAXPROCS(0) ||
 		cfg.FlushInterval != time.Second || cfg.MaxMessageBytes != 1<<20 || cfg.Logger != slog.Default() ||
 		cfg.Metrics == nil || cfg.SessionTimeout != 10*time.Second || cfg.RebalanceTimeout != 30*time.Second ||
 		cfg.heartbeatInterval() != 2*time.Second {

@@ -28,7 +28,7 @@ import (
 const faultRestartDelay = time.Second
 
 // buildLeadthrough builds the leadthrough binary from this package into a temporary directory.
-func buildLeadthrough(t *testing.T) string {
+func buildLeadthrough(t testing.TB) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -45,7 +45,7 @@ func buildLeadthrough(t *testing.T) string {
 // faultAddr is a free loopback address whose port lies below Linux's ephemeral range (32768–60999): a process
 // restarted on it must find it free again, and a port in the ephemeral range can meanwhile be taken by an outgoing
 // connection, even by a client connecting to itself while nothing listens there.
-func faultAddr(t *testing.T) string {
+func faultAddr(t testing.TB) string {
 	t.Helper()
 	faultAddrs.Lock()
 	defer faultAddrs.Unlock()
@@ -107,7 +107,7 @@ type faultProcess struct {
 }
 
 // startFaultProcess starts `bin args…` and keeps it running until the test ends (or stop).
-func startFaultProcess(t *testing.T, name, bin string, args ...string) *faultProcess {
+func startFaultProcess(t testing.TB, name, bin string, args ...string) *faultProcess {
 	t.Helper()
 	p := &faultProcess{name: name, bin: bin, args: args, logPath: filepath.Join(t.TempDir(), name+".log"),
 		wake: make(chan struct{}), loopDone: make(chan struct{})}
@@ -361,7 +361,7 @@ type embeddedFaultBroker struct {
 	proc *faultProcess
 }
 
-func startEmbeddedFaultBroker(t *testing.T, bin string, partitions int) *embeddedFaultBroker {
+func startEmbeddedFaultBroker(t testing.TB, bin string, partitions int) *embeddedFaultBroker {
 	t.Helper()
 	b := &embeddedFaultBroker{addr: faultAddr(t)}
 	b.proc = startFaultProcess(t, "broker", bin, "broker", "--listen", b.addr, "--data-dir", t.TempDir(),
@@ -389,7 +389,7 @@ func listening(addr string) bool {
 	return err == nil
 }
 
-func (b *embeddedFaultBroker) waitListening(t *testing.T) {
+func (b *embeddedFaultBroker) waitListening(t testing.TB) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if listening(b.addr) {
