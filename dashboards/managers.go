@@ -178,6 +178,13 @@ func Managers() (dashboard.Dashboard, error) {
 				{Id: "custom.axisPlacement", Value: "right"},
 				{Id: "color", Value: map[string]any{"mode": "fixed", "fixedColor": "red"}},
 			})).
+		WithPanel(ingestPanel("Where ingest time goes", "How busy each stage of the workers' pipeline is (seconds per "+
+			"second, summed over workers; decode sums its goroutines, so it can pass 100 %). Backpressure near 100 % "+
+			"per worker means the fetcher waits on a full pipeline: ClickHouse (write) or the CPU (decode) is the "+
+			"bottleneck, not Kafka (docs/scaling.md).",
+			"percentunit").
+			WithTarget(prom("sum by (stage) (rate(leadthrough_ingest_stage_seconds_total[$__rate_interval]))", "{{stage}}").RefId("A")).
+			WithTarget(prom("sum(rate(leadthrough_ingest_backpressure_seconds_total[$__rate_interval]))", "backpressure").RefId("B"))).
 		WithPanel(ingestPanel("Time since last commit", "Age of each worker's last successful Kafka offset commit; "+
 			"it grows while a worker is idle or stuck.",
 			"s").
