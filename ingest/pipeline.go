@@ -30,8 +30,8 @@ import (
 // only after its own dead letters and events and those of every batch before it were written. Meanwhile the batcher
 // fills the next batch: at most Writers+1 batches exist at a time.
 
-// chunkSize is the most messages dispatched to a decoder at once: enough to make handing over cheap, few enough
-// that a batch overshoots nothing (batches are cut between messages, not chunks).
+// chunkSize is the most messages dispatched to a decoder at once: enough to make the hand-over cheap per message,
+// few enough to spread the work over the decoders. It does not bound batches: they are cut between messages.
 const chunkSize = 256
 
 type topicState struct {
