@@ -2,9 +2,7 @@ package ingest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -134,24 +132,15 @@ func (w *worker) topicState(topic string) *topicState {
 	return t
 }
 
-// run runs the stages until ctx is done (it returns nil then) or one of them fails for good; then it stops the
-// others and waits for all of them.
-func (w *worker) run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-	)
-	stage := func(f func(context.Context) error) {
+// run runs the stages until ctx is done, then waits for all of them. Nothing but ctx ends a stage: failed
+// fetches, writes and commits are retried.
+func (w *worker) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	stage := func(f func(context.Context)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := f(ctx); err != nil {
-				once.Do(func() { firstErr = err })
-				cancel()
-			}
+			f(ctx)
 		}()
 	}
 	messages := make(chan kafka.Message, chunkSize)
@@ -162,20 +151,21 @@ func (w *worker) run(ctx context.Context) error {
 	for range w.cfg.Writers + 1 {
 		free <- &batch{offsetIndex: make(map[partitionKey]int), types: make(map[string]int, len(event.Types))}
 	}
-	stage(func(ctx context.Context) error { return w.fetch(ctx, messages) })
-	stage(func(ctx context.Context) error { w.dispatch(ctx, messages, work, ordered); return nil })
+	stage(func(ctx context.Context) { w.fetch(ctx, messages) })
+	stage(func(ctx context.Context) { w.dispatch(ctx, messages, work, ordered) })
 	for range w.cfg.DecodeWorkers {
-		stage(func(ctx context.Context) error { w.decode(ctx, work); return nil })
+		stage(func(ctx context.Context) { w.decode(ctx, work) })
 	}
-	stage(func(ctx context.Context) error { w.batch(ctx, ordered, full, free); return nil })
-	stage(func(ctx context.Context) error { w.output(ctx, full, free); return nil })
+	stage(func(ctx context.Context) { w.batch(ctx, ordered, full, free) })
+	stage(func(ctx context.Context) { w.output(ctx, full, free) })
 	wg.Wait()
-	return firstErr
 }
 
-// fetch is the input stage. The consumer keeps retrying underneath and surfaces errors as they happen; only a
-// consumer that closed under the worker ends it with an error.
-func (w *worker) fetch(ctx context.Context, out chan<- kafka.Message) error {
+// fetch is the input stage. The consumer keeps retrying underneath and surfaces errors as they happen; every one of
+// them is retried here, io.EOF included: kafka-go reports a consumer-group join that failed on a dropped connection
+// as a bare io.EOF, the same value it returns once the reader is closed, and the reader is only closed after the
+// worker stopped. (Treating that EOF as the end once made a worker exit in the middle of a rebalance.)
+func (w *worker) fetch(ctx context.Context, out chan<- kafka.Message) {
 	fetchErrors := 0
 	for {
 		start := time.Now()
@@ -183,11 +173,8 @@ func (w *worker) fetch(ctx context.Context, out chan<- kafka.Message) error {
 		fetched := time.Now()
 		w.metrics.stageSeconds.fetch.Add(fetched.Sub(start).Seconds())
 		if err != nil {
-			switch {
-			case ctx.Err() != nil:
-				return nil
-			case errors.Is(err, io.EOF):
-				return fmt.Errorf("ingest: consumer closed while running: %w", err)
+			if ctx.Err() != nil {
+				return
 			}
 			fetchErrors++
 			delay := backoff(fetchErrors)
@@ -199,7 +186,7 @@ func (w *worker) fetch(ctx context.Context, out chan<- kafka.Message) error {
 		select {
 		case out <- m:
 		case <-ctx.Done():
-			return nil
+			return
 		}
 		w.metrics.backpressureSeconds.Add(time.Since(fetched).Seconds())
 	}

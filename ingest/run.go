@@ -25,7 +25,9 @@ const (
 )
 
 // Run consumes cfg.Topics as consumer group cfg.GroupID and writes their events to sink, until ctx is done (it
-// returns nil then) or a fatal error (an invalid Config, a consumer that closed under it).
+// returns nil then). It returns an error only before it starts consuming: an invalid Config, or brokers that refuse
+// the connection for good (kafkaconn.Permanent: a wrong password, an untrusted certificate). Once consuming, every
+// failure (a fetch, a write, a commit, a rebalance) is retried.
 //
 // Offsets are committed only after sink.Write returned nil for every event of those messages and their dead
 // letters were acknowledged by the broker; a failing write is retried with the same batch, with capped exponential
@@ -91,7 +93,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 	dlq := newDeadLetterWriter(cfg, transport, log)
 	w := newWorker(cfg, sink, reader, dlq, log)
 	log.Info("ingest started", "topics", cfg.topicNames(), "brokers", cfg.Brokers, "connection", cfg.Kafka)
-	err = w.run(ctx)
+	w.run(ctx)
 	if cerr := reader.Close(); cerr != nil {
 		log.Warn("closing the consumer", "err", cerr)
 	}
@@ -99,7 +101,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 		log.Warn("closing the dead-letter producer", "err", cerr)
 	}
 	log.Info("ingest stopped")
-	return err
+	return nil
 }
 
 // ensureTopics asks the brokers for every source and dead-letter topic with automatic creation allowed, and waits
