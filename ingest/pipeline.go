@@ -73,8 +73,6 @@ type batch struct {
 	deadLabels  []deadLabel
 	offsets     []kafka.Message
 	offsetIndex map[partitionKey]int
-	events      int            // len(records)
-	types       map[string]int // events by type, for leadthrough_ingest_events_total
 	messages    int
 	bytes       int    // message values, the unit of Config.BatchBytes
 	seq         uint64 // the order batches were cut in, and are committed in
@@ -90,8 +88,7 @@ func (b *batch) reset() {
 	b.deadLabels = b.deadLabels[:0]
 	b.offsets = b.offsets[:0]
 	clear(b.offsetIndex)
-	clear(b.types)
-	b.events, b.messages, b.bytes = 0, 0, 0
+	b.messages, b.bytes = 0, 0
 }
 
 // worker runs one pipeline. Each map in it belongs to one stage's goroutine.
@@ -136,28 +133,21 @@ func (w *worker) topicState(topic string) *topicState {
 // fetches, writes and commits are retried.
 func (w *worker) run(ctx context.Context) {
 	var wg sync.WaitGroup
-	stage := func(f func(context.Context)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(ctx)
-		}()
-	}
 	messages := make(chan kafka.Message, chunkSize)
 	work := make(chan *chunk, w.cfg.DecodeWorkers)
 	ordered := make(chan *chunk, 2*w.cfg.DecodeWorkers+1)
 	full := make(chan *batch) // unbuffered: a batch is handed over when the output stage is ready for it
 	free := make(chan *batch, w.cfg.Writers+1)
 	for range w.cfg.Writers + 1 {
-		free <- &batch{offsetIndex: make(map[partitionKey]int), types: make(map[string]int, len(event.Types))}
+		free <- &batch{offsetIndex: make(map[partitionKey]int)}
 	}
-	stage(func(ctx context.Context) { w.fetch(ctx, messages) })
-	stage(func(ctx context.Context) { w.dispatch(ctx, messages, work, ordered) })
+	wg.Go(func() { w.fetch(ctx, messages) })
+	wg.Go(func() { w.dispatch(ctx, messages, work, ordered) })
 	for range w.cfg.DecodeWorkers {
-		stage(func(ctx context.Context) { w.decode(ctx, work) })
+		wg.Go(func() { w.decode(ctx, work) })
 	}
-	stage(func(ctx context.Context) { w.batch(ctx, ordered, full, free) })
-	stage(func(ctx context.Context) { w.output(ctx, full, free) })
+	wg.Go(func() { w.batch(ctx, ordered, full, free) })
+	wg.Go(func() { w.output(ctx, full, free) })
 	wg.Wait()
 }
 
@@ -167,11 +157,11 @@ func (w *worker) run(ctx context.Context) {
 // worker stopped. (Treating that EOF as the end once made a worker exit in the middle of a rebalance.)
 func (w *worker) fetch(ctx context.Context, out chan<- kafka.Message) {
 	fetchErrors := 0
+	ready := time.Now() // when the pipeline took the last message: waiting for Kafka starts there
 	for {
-		start := time.Now()
 		m, err := w.in.FetchMessage(ctx)
 		fetched := time.Now()
-		w.metrics.stageSeconds.fetch.Add(fetched.Sub(start).Seconds())
+		w.metrics.stageSeconds.fetch.Add(fetched.Sub(ready).Seconds())
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -180,6 +170,7 @@ func (w *worker) fetch(ctx context.Context, out chan<- kafka.Message) {
 			delay := backoff(fetchErrors)
 			w.log.Warn("fetch failed; retrying", "attempt", fetchErrors, "retry_in", delay, "err", err)
 			sleep(ctx, delay)
+			ready = time.Now()
 			continue
 		}
 		fetchErrors = 0
@@ -188,7 +179,8 @@ func (w *worker) fetch(ctx context.Context, out chan<- kafka.Message) {
 		case <-ctx.Done():
 			return
 		}
-		w.metrics.backpressureSeconds.Add(time.Since(fetched).Seconds())
+		ready = time.Now()
+		w.metrics.backpressureSeconds.Add(ready.Sub(fetched).Seconds())
 	}
 }
 
@@ -362,7 +354,7 @@ func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *
 }
 
 func (w *worker) full(b *batch) bool {
-	return b.events+len(b.dead) >= w.cfg.BatchSize || b.bytes >= w.cfg.BatchBytes
+	return len(b.records)+len(b.dead) >= w.cfg.BatchSize || b.bytes >= w.cfg.BatchBytes
 }
 
 // fill moves c's messages into b, in order, until b is full; it reports whether c is used up. A message is never
@@ -382,12 +374,7 @@ func (w *worker) fill(b *batch, c *chunk) bool {
 			if i > 0 {
 				from = c.recEnd[i-1]
 			}
-			rs := c.records[from:c.recEnd[i]]
-			b.records = append(b.records, rs...)
-			for j := range rs {
-				b.types[rs[j].Event.Type]++
-			}
-			b.events += len(rs)
+			b.records = append(b.records, c.records[from:c.recEnd[i]]...)
 		}
 		b.track(m)
 		b.messages++
@@ -431,57 +418,49 @@ func (w *worker) output(ctx context.Context, full <-chan *batch, free chan<- *ba
 	}
 	jobs := make(chan job)
 	var stages sync.WaitGroup
-	stage := func(f func()) {
-		stages.Add(1)
-		go func() {
-			defer stages.Done()
-			f()
-		}()
+	// With one writer, the preparer writes each batch itself: preparing ahead would only hold a second prepared
+	// batch in memory while the first is sent.
+	handOff := send
+	if w.cfg.Writers > 1 {
+		for range w.cfg.Writers {
+			stages.Go(func() {
+				for {
+					select {
+					case j := <-jobs:
+						if !send(j.b, j.p) {
+							return
+						}
+					case <-ctx.Done():
+						return
+					}
+				}
+			})
+		}
+		handOff = func(b *batch, p Prepared) bool {
+			select {
+			case jobs <- job{b, p}:
+				return true
+			case <-ctx.Done():
+				if p != nil {
+					p.Close()
+				}
+				return false
+			}
+		}
 	}
-	stage(func() { // the preparer; with one writer, the writer too (preparing ahead would only hold a second prepared batch in memory)
+	stages.Go(func() { // the preparer
 		for {
 			select {
 			case b := <-full:
 				p, err := w.prepare(ctx, b)
-				if err != nil {
-					return // only ctx ends it early
-				}
-				if w.cfg.Writers == 1 {
-					if !send(b, p) {
-						return
-					}
-					continue
-				}
-				select {
-				case jobs <- job{b, p}:
-				case <-ctx.Done():
-					if p != nil {
-						p.Close()
-					}
-					return
+				if err != nil || !handOff(b, p) {
+					return // only ctx ends them early
 				}
 			case <-ctx.Done():
 				return
 			}
 		}
 	})
-	for range w.cfg.Writers {
-		if w.cfg.Writers == 1 {
-			break
-		}
-		stage(func() {
-			for {
-				select {
-				case j := <-jobs:
-					if !send(j.b, j.p) {
-						return
-					}
-				case <-ctx.Done():
-					return
-				}
-			}
-		})
-	}
 	next := uint64(0)
 	pending := map[uint64]*batch{}
 	commitInOrder := func() bool {
@@ -524,7 +503,7 @@ func (w *worker) output(ctx context.Context, full <-chan *batch, free chan<- *ba
 // or ctx ends.
 func (w *worker) prepare(ctx context.Context, b *batch) (Prepared, error) {
 	ps, ok := w.sink.(PreparingSink)
-	if !ok || b.events == 0 {
+	if !ok || len(b.records) == 0 {
 		return nil, nil
 	}
 	for attempt := 1; ; attempt++ {
@@ -538,7 +517,7 @@ func (w *worker) prepare(ctx context.Context, b *batch) (Prepared, error) {
 		w.metrics.writeErrors.Inc()
 		delay := backoff(attempt)
 		w.log.Warn("preparing a batch for the sink failed; retrying, its offsets stay uncommitted until it is written",
-			"attempt", attempt, "events", b.events, "retry_in", delay, "err", err)
+			"attempt", attempt, "events", len(b.records), "retry_in", delay, "err", err)
 		if !sleep(ctx, delay) {
 			return nil, ctx.Err()
 		}
@@ -560,7 +539,7 @@ func (w *worker) write(ctx context.Context, b *batch, p Prepared) error {
 			w.metrics.deadLetters.WithLabelValues(l.topic, string(l.reason)).Inc()
 		}
 	}
-	if b.events > 0 {
+	if len(b.records) > 0 {
 		start := time.Now()
 		err := w.writeEvents(ctx, b, p)
 		w.metrics.stageSeconds.write.Add(time.Since(start).Seconds())
@@ -587,18 +566,27 @@ func (w *worker) writeEvents(ctx context.Context, b *batch, p Prepared) error {
 		w.metrics.batchWriteDuration.Observe(time.Since(start).Seconds())
 		if err == nil {
 			w.metrics.batches.Inc()
-			for typ, n := range b.types {
-				w.byType[typ].Add(float64(n))
-			}
+			w.countTypes(b.records)
 			return nil
 		}
 		w.metrics.writeErrors.Inc()
 		delay := backoff(attempt)
 		w.log.Warn("sink write failed; retrying the same batch, its offsets stay uncommitted until it succeeds",
-			"attempt", attempt, "events", b.events, "retry_in", delay, "err", err)
+			"attempt", attempt, "events", len(b.records), "retry_in", delay, "err", err)
 		if !sleep(ctx, delay) {
 			return ctx.Err()
 		}
+	}
+}
+
+// countTypes adds written records to leadthrough_ingest_events_total: one Add per type, not one per event.
+func (w *worker) countTypes(records []Record) {
+	n := make(map[string]int, len(w.byType))
+	for i := range records {
+		n[records[i].Event.Type]++
+	}
+	for typ, c := range n {
+		w.byType[typ].Add(float64(c))
 	}
 }
 

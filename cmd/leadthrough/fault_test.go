@@ -498,30 +498,17 @@ func (r *faultRun) checkDeadLetters(ctx context.Context, s *faultStream) {
 
 // readFaultTopic reads every message of topic at addr, partition by partition, up to the end it has now.
 func readFaultTopic(ctx context.Context, addr, topic string) (map[int][]kafka.Message, error) {
-	conn, err := kafka.DialContext(ctx, "tcp", addr)
+	offsets, err := partitionOffsets(ctx, addr, topic)
 	if err != nil {
 		return nil, err
 	}
-	parts, err := conn.ReadPartitions(topic)
-	conn.Close()
-	if err != nil {
-		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
-	}
 	out := map[int][]kafka.Message{}
-	for _, p := range parts {
-		leader, err := kafka.DialLeader(ctx, "tcp", addr, topic, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		first, last, err := leader.ReadOffsets()
-		leader.Close()
-		if err != nil {
-			return nil, fmt.Errorf("offsets of %s[%d]: %w", topic, p.ID, err)
-		}
+	for partition, o := range offsets {
+		first, last := o.first, o.end
 		if last <= first {
 			continue
 		}
-		rd := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: p.ID,
+		rd := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: partition,
 			MaxWait: 200 * time.Millisecond, MaxBytes: 10 << 20})
 		if err := rd.SetOffset(first); err != nil {
 			rd.Close()
@@ -534,11 +521,11 @@ func readFaultTopic(ctx context.Context, addr, topic string) (map[int][]kafka.Me
 			if err != nil {
 				cancel()
 				rd.Close()
-				return nil, fmt.Errorf("%s[%d] has offsets %d to %d, but reading it stopped at %d: %w", topic, p.ID,
+				return nil, fmt.Errorf("%s[%d] has offsets %d to %d, but reading it stopped at %d: %w", topic, partition,
 					first, last-1, next, err)
 			}
 			next = m.Offset + 1
-			out[p.ID] = append(out[p.ID], m)
+			out[partition] = append(out[partition], m)
 			if m.Offset >= last-1 {
 				break
 			}

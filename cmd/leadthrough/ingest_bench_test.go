@@ -184,30 +184,13 @@ func cpuTime(ps *os.ProcessState) time.Duration { return ps.UserTime() + ps.Syst
 
 // topicEnds is the end offset of each partition of topic.
 func topicEnds(b *testing.B, addr, topic string) map[int]int64 {
-	conn, err := kafka.Dial("tcp", addr)
+	offsets, err := partitionOffsets(context.Background(), addr, topic)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer conn.Close()
-	parts, err := conn.ReadPartitions(topic)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := &kafka.Client{Addr: kafka.TCP(addr)}
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	for _, p := range parts {
-		req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p.ID))
-	}
-	resp, err := c.ListOffsets(context.Background(), req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ends := map[int]int64{}
-	for _, p := range resp.Topics[topic] {
-		if p.Error != nil {
-			b.Fatal(p.Error)
-		}
-		ends[p.Partition] = p.LastOffset
+	ends := make(map[int]int64, len(offsets))
+	for p, o := range offsets {
+		ends[p] = o.end
 	}
 	return ends
 }

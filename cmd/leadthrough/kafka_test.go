@@ -201,27 +201,43 @@ func countMessages(t *testing.T, addr, topic string) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	conn, err := kafka.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	parts, err := conn.ReadPartitions(topic)
+	offsets, err := partitionOffsets(ctx, addr, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var n int64
-	for _, p := range parts {
-		pc, err := kafka.DialLeader(ctx, "tcp", addr, topic, p.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		first, last, err := pc.ReadOffsets()
-		pc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n += last - first
+	for _, o := range offsets {
+		n += o.end - o.first
 	}
 	return n
+}
+
+// offsetRange is where a partition's messages are: offsets first up to (not including) end.
+type offsetRange struct{ first, end int64 }
+
+// partitionOffsets is the offset range of each partition of topic at addr, as its leader says now.
+func partitionOffsets(ctx context.Context, addr, topic string) (map[int]offsetRange, error) {
+	conn, err := kafka.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := conn.ReadPartitions(topic)
+	conn.Close()
+	if err != nil {
+		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	out := make(map[int]offsetRange, len(parts))
+	for _, p := range parts {
+		leader, err := kafka.DialLeader(ctx, "tcp", addr, topic, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		first, end, err := leader.ReadOffsets()
+		leader.Close()
+		if err != nil {
+			return nil, fmt.Errorf("offsets of %s[%d]: %w", topic, p.ID, err)
+		}
+		out[p.ID] = offsetRange{first, end}
+	}
+	return out, nil
 }
