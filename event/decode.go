@@ -105,6 +105,8 @@ var identifiers = map[string]bool{
 // time, datacontenttype, data_base64, data, then the type's data fields in schema order), and the first failure
 // is returned. A repeated key counts with its last value, as in encoding/json, whose results Decode reproduces
 // exactly (FuzzDecodeMatchesStd) at a fraction of its cost.
+//
+// The strings of the returned Event share raw's memory instead of copying it: raw must not be modified afterwards.
 func Decode(raw []byte) (Event, error) {
 	var ev Event
 	if !utf8.Valid(raw) {

@@ -61,7 +61,8 @@ type Prepared interface {
 // The worker validates every returned event with event.Validate, so a decoder that emits an event breaking the
 // contract dead-letters its message instead of storing it. Name goes into the leadthrough-decoder header of dead
 // letters. Decode is called from several goroutines at once (Config.DecodeWorkers), so it must be safe for
-// concurrent use, and it must not keep value.
+// concurrent use. value is the message's own memory, never reused or modified by the worker: the events may refer
+// to it (event.Decode's strings do) instead of copying it.
 type Decoder interface {
 	Name() string
 	Decode(value []byte) ([]event.Event, error)
