@@ -39,18 +39,23 @@ type Sink interface {
 	Write(ctx context.Context, batch []Record) error
 }
 
-// PreparingSink is a Sink whose writes can be split in two: Prepare, called from one goroutine in the order the
-// batches were cut, does what must follow that order (ClickHouse: number the rows' copies); Send of prepared
-// batches then runs concurrently. A failed Send is retried on the same Prepared until it succeeds or the worker
-// stops. Close releases a Prepared after its last Send; the batch's memory is reused after that. Prepare must not
-// keep batch past Close.
+// PreparingSink is a Sink that builds each batch in its own form while the worker fills it, so that the worker
+// holds no batch as Records: the records of a chunk of messages are added and dropped as soon as it is decoded
+// (ClickHouse: straight into the insert's columns). Prepare starts a batch; Add is called with consecutive runs of
+// its records, in order, from the goroutine that fills batches; Seal is called once the batch is cut, from one
+// goroutine in the order batches were cut, and does what must follow that order (ClickHouse: number the rows'
+// copies). Sends of sealed batches then run concurrently (Config.Writers). A failed Send is retried on the same
+// Prepared until it succeeds or the worker stops. Close releases a Prepared after its last Send, or one that is
+// dropped unsent when the worker stops. Add must not keep the records slice (the events' strings it may keep).
 type PreparingSink interface {
 	Sink
-	Prepare(ctx context.Context, batch []Record) (Prepared, error)
+	Prepare() Prepared
 }
 
-// Prepared is a batch a PreparingSink prepared for sending.
+// Prepared is a batch a PreparingSink builds and sends.
 type Prepared interface {
+	Add(records []Record)
+	Seal()
 	Send(ctx context.Context) error
 	Close()
 }

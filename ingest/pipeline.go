@@ -68,7 +68,10 @@ type chunk struct {
 // batch is what the output stage writes and commits as one. offsets holds, per partition, a message carrying only
 // the highest offset in the batch.
 type batch struct {
-	records     []Record
+	records     []Record // the events, unless the sink is a PreparingSink
+	prepared    Prepared // the events, when the sink is a PreparingSink
+	events      int
+	types       map[string]int // events per type, for leadthrough_ingest_events_total
 	dead        []kafka.Message
 	deadLabels  []deadLabel
 	offsets     []kafka.Message
@@ -83,6 +86,8 @@ func (b *batch) empty() bool { return b.messages == 0 }
 func (b *batch) reset() {
 	clear(b.records) // drop references to the events so that the next batch does not keep them alive
 	b.records = b.records[:0]
+	b.prepared, b.events = nil, 0
+	clear(b.types)
 	clear(b.dead)
 	b.dead = b.dead[:0]
 	b.deadLabels = b.deadLabels[:0]
@@ -139,7 +144,7 @@ func (w *worker) run(ctx context.Context) {
 	full := make(chan *batch) // unbuffered: a batch is handed over when the output stage is ready for it
 	free := make(chan *batch, w.cfg.Writers+1)
 	for range w.cfg.Writers + 1 {
-		free <- &batch{offsetIndex: make(map[partitionKey]int)}
+		free <- &batch{offsetIndex: make(map[partitionKey]int), types: make(map[string]int, len(event.Types))}
 	}
 	wg.Go(func() { w.fetch(ctx, messages) })
 	wg.Go(func() { w.dispatch(ctx, messages, work, ordered) })
@@ -299,7 +304,12 @@ func decode(d Decoder, value []byte) (evs []event.Event, err error) {
 // batch is the batching stage. A batch is handed to the output stage when it is full, or FlushInterval after its
 // first message; while the output stage is busy, it keeps filling up to full.
 func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *batch, free <-chan *batch) {
-	b := <-free
+	b := w.start(<-free)
+	defer func() {
+		if b != nil && b.prepared != nil {
+			b.prepared.Close() // dropped unsent: ctx is done
+		}
+	}()
 	var (
 		seq     uint64
 		current *chunk // being moved into batches
@@ -333,8 +343,10 @@ func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *
 			seq++
 			flush.Stop()
 			due = false
+			b = nil
 			select {
 			case b = <-free:
+				w.start(b)
 			case <-ctx.Done():
 				return
 			}
@@ -353,8 +365,16 @@ func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *
 	}
 }
 
+// start readies an empty batch for filling: a PreparingSink builds it from the first record on.
+func (w *worker) start(b *batch) *batch {
+	if ps, ok := w.sink.(PreparingSink); ok {
+		b.prepared = ps.Prepare()
+	}
+	return b
+}
+
 func (w *worker) full(b *batch) bool {
-	return len(b.records)+len(b.dead) >= w.cfg.BatchSize || b.bytes >= w.cfg.BatchBytes
+	return b.events+len(b.dead) >= w.cfg.BatchSize || b.bytes >= w.cfg.BatchBytes
 }
 
 // fill moves c's messages into b, in order, until b is full; it reports whether c is used up. A message is never
@@ -374,7 +394,16 @@ func (w *worker) fill(b *batch, c *chunk) bool {
 			if i > 0 {
 				from = c.recEnd[i-1]
 			}
-			b.records = append(b.records, c.records[from:c.recEnd[i]]...)
+			evs := c.records[from:c.recEnd[i]]
+			if b.prepared != nil {
+				b.prepared.Add(evs)
+			} else {
+				b.records = append(b.records, evs...)
+			}
+			b.events += len(evs)
+			for j := range evs {
+				b.types[evs[j].Event.Type]++
+			}
 		}
 		b.track(m)
 		b.messages++
@@ -394,40 +423,33 @@ func (b *batch) track(m *kafka.Message) {
 	b.offsets = append(b.offsets, kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
 }
 
-// output is the output stage. One goroutine prepares batches in the order they were cut (PreparingSink), Writers
+// output is the output stage. One goroutine seals batches in the order they were cut (PreparingSink), Writers
 // goroutines write them (dead letters, then events), and the output goroutine commits them in that same order. A
 // batch that ctx ended before it was written is left uncommitted, and so is every batch after it; written batches
 // before it are committed with one last bounded attempt.
 func (w *worker) output(ctx context.Context, full <-chan *batch, free chan<- *batch) {
 	written := make(chan *batch, w.cfg.Writers+1) // never blocks: no more batches exist
-	// send writes a prepared batch and hands it to the committer; false when ctx ended the write.
-	send := func(b *batch, p Prepared) bool {
-		err := w.write(ctx, b, p)
-		if p != nil {
-			p.Close()
-		}
+	// send writes a sealed batch and hands it to the committer; false when ctx ended the write.
+	send := func(b *batch) bool {
+		err := w.write(ctx, b)
+		w.release(b)
 		if err != nil {
 			return false // only ctx ends a write early
 		}
 		written <- b
 		return true
 	}
-	type job struct {
-		b *batch
-		p Prepared // nil unless the sink is a PreparingSink
-	}
-	jobs := make(chan job)
+	jobs := make(chan *batch)
 	var stages sync.WaitGroup
-	// With one writer, the preparer writes each batch itself: preparing ahead would only hold a second prepared
-	// batch in memory while the first is sent.
+	// With one writer, the sealer writes each batch itself.
 	handOff := send
 	if w.cfg.Writers > 1 {
 		for range w.cfg.Writers {
 			stages.Go(func() {
 				for {
 					select {
-					case j := <-jobs:
-						if !send(j.b, j.p) {
+					case b := <-jobs:
+						if !send(b) {
 							return
 						}
 					case <-ctx.Done():
@@ -436,25 +458,25 @@ func (w *worker) output(ctx context.Context, full <-chan *batch, free chan<- *ba
 				}
 			})
 		}
-		handOff = func(b *batch, p Prepared) bool {
+		handOff = func(b *batch) bool {
 			select {
-			case jobs <- job{b, p}:
+			case jobs <- b:
 				return true
 			case <-ctx.Done():
-				if p != nil {
-					p.Close()
-				}
+				w.release(b)
 				return false
 			}
 		}
 	}
-	stages.Go(func() { // the preparer
+	stages.Go(func() { // the sealer
 		for {
 			select {
 			case b := <-full:
-				p, err := w.prepare(ctx, b)
-				if err != nil || !handOff(b, p) {
-					return // only ctx ends them early
+				if b.prepared != nil {
+					b.prepared.Seal()
+				}
+				if !handOff(b) {
+					return // only ctx ends it early
 				}
 			case <-ctx.Done():
 				return
@@ -499,34 +521,16 @@ func (w *worker) output(ctx context.Context, full <-chan *batch, free chan<- *ba
 	}
 }
 
-// prepare prepares a batch's events when the sink is a PreparingSink (nil otherwise), retrying until it succeeds
-// or ctx ends.
-func (w *worker) prepare(ctx context.Context, b *batch) (Prepared, error) {
-	ps, ok := w.sink.(PreparingSink)
-	if !ok || len(b.records) == 0 {
-		return nil, nil
-	}
-	for attempt := 1; ; attempt++ {
-		p, err := ps.Prepare(ctx, b.records)
-		if err == nil {
-			return p, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		w.metrics.writeErrors.Inc()
-		delay := backoff(attempt)
-		w.log.Warn("preparing a batch for the sink failed; retrying, its offsets stay uncommitted until it is written",
-			"attempt", attempt, "events", len(b.records), "retry_in", delay, "err", err)
-		if !sleep(ctx, delay) {
-			return nil, ctx.Err()
-		}
+// release hands a batch's prepared form back to the sink once it is written, or dropped because ctx ended.
+func (w *worker) release(b *batch) {
+	if b.prepared != nil {
+		b.prepared.Close()
+		b.prepared = nil
 	}
 }
 
-// write writes one batch's dead letters, then its events (p, when prepared). It returns an error only when ctx ended
-// first.
-func (w *worker) write(ctx context.Context, b *batch, p Prepared) error {
+// write writes one batch's dead letters, then its events. It returns an error only when ctx ended first.
+func (w *worker) write(ctx context.Context, b *batch) error {
 	w.metrics.batchBytes.Observe(float64(b.bytes))
 	if len(b.dead) > 0 {
 		start := time.Now()
@@ -539,9 +543,9 @@ func (w *worker) write(ctx context.Context, b *batch, p Prepared) error {
 			w.metrics.deadLetters.WithLabelValues(l.topic, string(l.reason)).Inc()
 		}
 	}
-	if len(b.records) > 0 {
+	if b.events > 0 {
 		start := time.Now()
-		err := w.writeEvents(ctx, b, p)
+		err := w.writeEvents(ctx, b)
 		w.metrics.stageSeconds.write.Add(time.Since(start).Seconds())
 		if err != nil {
 			return err
@@ -550,13 +554,13 @@ func (w *worker) write(ctx context.Context, b *batch, p Prepared) error {
 	return nil
 }
 
-// writeEvents hands b's records (or p, their prepared form) to the sink until it takes them.
-func (w *worker) writeEvents(ctx context.Context, b *batch, p Prepared) error {
+// writeEvents hands b's events to the sink until it takes them.
+func (w *worker) writeEvents(ctx context.Context, b *batch) error {
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		var err error
-		if p != nil {
-			err = p.Send(ctx)
+		if b.prepared != nil {
+			err = b.prepared.Send(ctx)
 		} else {
 			err = w.sink.Write(ctx, b.records)
 		}
@@ -566,27 +570,23 @@ func (w *worker) writeEvents(ctx context.Context, b *batch, p Prepared) error {
 		w.metrics.batchWriteDuration.Observe(time.Since(start).Seconds())
 		if err == nil {
 			w.metrics.batches.Inc()
-			w.countTypes(b.records)
+			w.countTypes(b.types)
 			return nil
 		}
 		w.metrics.writeErrors.Inc()
 		delay := backoff(attempt)
 		w.log.Warn("sink write failed; retrying the same batch, its offsets stay uncommitted until it succeeds",
-			"attempt", attempt, "events", len(b.records), "retry_in", delay, "err", err)
+			"attempt", attempt, "events", b.events, "retry_in", delay, "err", err)
 		if !sleep(ctx, delay) {
 			return ctx.Err()
 		}
 	}
 }
 
-// countTypes adds written records to leadthrough_ingest_events_total: one Add per type, not one per event.
-func (w *worker) countTypes(records []Record) {
-	n := make(map[string]int, len(w.byType))
-	for i := range records {
-		n[records[i].Event.Type]++
-	}
-	for typ, c := range n {
-		w.byType[typ].Add(float64(c))
+// countTypes adds a written batch's events to leadthrough_ingest_events_total: one Add per type, not one per event.
+func (w *worker) countTypes(types map[string]int) {
+	for typ, n := range types {
+		w.byType[typ].Add(float64(n))
 	}
 }
 

@@ -21,27 +21,33 @@ var batches = sync.Pool{New: func() any { return new(store.EventBatch) }}
 
 // Write inserts the batch; rows are deduplicated by (source, id) in ClickHouse, so a retried batch is harmless.
 func (s Sink) Write(ctx context.Context, batch []ingest.Record) error {
-	p, _ := s.Prepare(ctx, batch)
+	p := s.Prepare()
 	defer p.Close()
+	p.Add(batch)
+	p.Seal()
 	return p.Send(ctx)
 }
 
-// Prepare builds the batch's columns and seals it (store.EventBatch.Seal): the worker prepares batches in the
-// order it cut them, so the copies of an event keep that order however the inserts interleave.
-func (s Sink) Prepare(_ context.Context, batch []ingest.Record) (ingest.Prepared, error) {
-	b := batches.Get().(*store.EventBatch)
-	for i := range batch {
-		r := &batch[i]
-		b.Add(r.Event, r.Topic, r.Partition, r.Offset)
-	}
-	b.Seal()
-	return prepared{s.Store, b}, nil
+// Prepare starts a batch whose events go straight into the insert's columns (store.EventBatch).
+func (s Sink) Prepare() ingest.Prepared {
+	return prepared{s.Store, batches.Get().(*store.EventBatch)}
 }
 
 type prepared struct {
 	store *store.Store
 	batch *store.EventBatch
 }
+
+func (p prepared) Add(records []ingest.Record) {
+	for i := range records {
+		r := &records[i]
+		p.batch.Add(r.Event, r.Topic, r.Partition, r.Offset)
+	}
+}
+
+// Seal numbers the batch's rows (store.EventBatch.Seal): the worker seals batches in the order it cut them, so the
+// copies of an event keep that order however the inserts interleave.
+func (p prepared) Seal() { p.batch.Seal() }
 
 func (p prepared) Send(ctx context.Context) error { return p.store.InsertBatch(ctx, p.batch) }
 
