@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/leadthrough/leadthrough/event"
 )
@@ -174,6 +175,81 @@ func (s *Store) InsertBatch(ctx context.Context, b *EventBatch) error {
 		return fmt.Errorf("prepare insert of %d events: %w", n, err)
 	}
 	defer batch.Abort()
+	if err := appendColumns(batch, b); err != nil {
+		return err
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("insert batch of %d into events: %w", n, err)
+	}
+	return nil
+}
+
+// EventStream is one insert into the events table that takes many batches, each sent as its own block as soon as
+// it is written: ClickHouse gathers the blocks of one insert into parts of up to streamBlockRows rows, so a long
+// backlog is stored as a few large parts per table instead of one small part per batch (every part is two files
+// per column in the events table and in each derived table, and merges rewrite them), and the driver reuses its
+// column buffers from block to block. Nothing written to a stream is certain to be stored until Close returns
+// nil; after an error the whole stream is to be written again (rows are deduplicated by (source, id)).
+type EventStream struct {
+	batch driver.Batch
+	rows  int
+}
+
+// streamBlockRows is the most rows ClickHouse gathers from a stream's blocks before it writes them as parts (its
+// own default, min_insert_block_size_rows, is a million): the server writes while more blocks arrive, so Close does
+// not have to wait for a whole stream's worth of work, and the parts are still far larger than one batch.
+const streamBlockRows = 262144
+
+// OpenEventStream starts an insert for WriteBatch. It reports false with a ClickHouse connection over HTTP, whose
+// driver cannot send an insert in several blocks (use InsertBatch per batch there).
+func (s *Store) OpenEventStream(ctx context.Context) (*EventStream, bool, error) {
+	if s.cfg.Protocol == ProtocolHTTP {
+		return nil, false, nil
+	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
+		"min_insert_block_size_rows": streamBlockRows,
+	}))
+	batch, err := s.conn.PrepareBatch(ctx, insertEvents)
+	if err != nil {
+		return nil, true, fmt.Errorf("prepare insert of events: %w", err)
+	}
+	return &EventStream{batch: batch}, true, nil
+}
+
+// Rows is the number of rows written to st so far.
+func (st *EventStream) Rows() int { return st.rows }
+
+// WriteBatch sends b as the next block of the insert, sealing it first (EventBatch.Seal). b may be reset and
+// reused once WriteBatch returns.
+func (st *EventStream) WriteBatch(b *EventBatch) error {
+	n := b.Len()
+	if n == 0 {
+		return nil
+	}
+	if err := appendColumns(st.batch, b); err != nil {
+		return err
+	}
+	if err := st.batch.Flush(); err != nil {
+		return fmt.Errorf("send %d events to ClickHouse: %w", n, err)
+	}
+	st.rows += n
+	return nil
+}
+
+// Close ends the insert: nil means every row written to st is stored.
+func (st *EventStream) Close() error {
+	if err := st.batch.Send(); err != nil {
+		return fmt.Errorf("insert of %d events: %w", st.rows, err)
+	}
+	return nil
+}
+
+// Abort gives up the insert; its rows may or may not be stored.
+func (st *EventStream) Abort() { st.batch.Abort() }
+
+// appendColumns seals b and appends its rows to batch, column by column.
+func appendColumns(batch driver.Batch, b *EventBatch) error {
+	n := b.Len()
 	now := time.Now().UTC()
 	ingestedAt := make([]time.Time, n)
 	seqs := make([]uint64, n)
@@ -186,9 +262,6 @@ func (s *Store) InsertBatch(ctx context.Context, b *EventBatch) error {
 		if err := batch.Column(i).Append(col); err != nil {
 			return fmt.Errorf("append column %d of %d events: %w", i+1, n, err)
 		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert batch of %d into events: %w", n, err)
 	}
 	return nil
 }
