@@ -71,10 +71,12 @@ type Config struct {
 	// Default: ".dlq" (DefaultDLQSuffix).
 	DLQSuffix string
 
-	// BatchSize is the number of events (plus dead letters) after which the current batch is written and
-	// committed. A message is never split across batches, so a fanned-out message may overshoot it. Larger batches
-	// make fewer, larger ClickHouse parts (ClickHouse advises inserts of thousands of rows or more, about one per
-	// second); a batch's memory is bounded by BatchBytes as well.
+	// BatchSize is the number of events (plus dead letters) after which the current batch is written. A message is
+	// never split across batches, so a fanned-out message may overshoot it; a batch's memory is bounded by
+	// BatchBytes as well. With a StreamingSink (ClickHouse over the native protocol) and one writer, a batch is one
+	// block of an insert that takes the batches of up to 5 s or a million messages, and ends as soon as a batch
+	// was cut by FlushInterval (nothing more is waiting); offsets are committed when the insert ends. Otherwise
+	// each batch is its own insert, committed when it is written.
 	//
 	// Default: 50000 (DefaultBatchSize).
 	BatchSize int
@@ -86,12 +88,12 @@ type Config struct {
 	// Default: 6 MiB (DefaultBatchBytes): with the rest of the pipeline, a worker stays under 256 MB resident.
 	BatchBytes int
 
-	// Writers is the number of batches written to the sink at once. Batches are still committed in order, each
-	// only once it and every batch before it were written. Two let the next insert be encoded and sent while
-	// ClickHouse works on the previous one.
+	// Writers is the number of batches written to the sink at once, each as its own insert (more than one turns
+	// off a StreamingSink's streaming). Batches are still committed in order, each only once it and every batch
+	// before it were written.
 	//
-	// Default: 1 (DefaultWriters): more writers use more memory (one batch each) for a modest gain on a small
-	// machine, see docs/benchmarks.md.
+	// Default: 1 (DefaultWriters): one writer streams into ClickHouse, which on a small machine is faster than
+	// several inserts at once and holds less memory, see docs/benchmarks.md.
 	Writers int
 
 	// DecodeWorkers is the number of goroutines that decode and validate messages in parallel. Batches keep each
@@ -101,7 +103,7 @@ type Config struct {
 	DecodeWorkers int
 
 	// FlushInterval bounds how long a non-empty batch waits for more messages: it is written at the latest this
-	// long after its first message arrived. See BatchSize.
+	// long after its first message arrived, and a batch cut by it ends the insert it is part of. See BatchSize.
 	//
 	// Default: 1s (DefaultFlushInterval).
 	FlushInterval time.Duration

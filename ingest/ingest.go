@@ -60,6 +60,31 @@ type Prepared interface {
 	Close()
 }
 
+// StreamingSink is a PreparingSink that can also write many batches as one unit (ClickHouse: one insert of many
+// blocks, stored as a few large parts instead of one small part per batch). The worker streams batches into a
+// unit while it reads (with Config.Writers 1) and commits their offsets when the unit is closed. A unit that fails
+// is not retried from memory: the worker drops everything it has not committed and reads it again from the
+// committed offsets, so a unit may be as large as the sink likes without the worker holding it.
+type StreamingSink interface {
+	PreparingSink
+	// OpenStream starts a unit. ok is false when the sink cannot stream at the moment; the worker then writes
+	// batch by batch (Prepared.Send).
+	OpenStream(ctx context.Context) (st Stream, ok bool, err error)
+}
+
+// Stream is one unit of a StreamingSink.
+type Stream interface {
+	// Write adds a sealed batch to the unit; the worker may close and reuse p once it returns. Nothing written is
+	// certain to be stored before Close returns nil.
+	Write(p Prepared) error
+	// Events is the number of events written so far.
+	Events() int
+	// Close ends the unit: nil means every event written to it is stored.
+	Close() error
+	// Abort gives the unit up; some of it may be stored (the sink deduplicates by (source, id)).
+	Abort()
+}
+
 // Decoder turns one message value into zero or more canonical events (a vendor payload may fan out), or an error
 // (any error is dead-lettered; use event.ReasonOf for the reason label, "decode_error" if none).
 //

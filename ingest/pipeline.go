@@ -79,6 +79,7 @@ type batch struct {
 	messages    int
 	bytes       int    // message values, the unit of Config.BatchBytes
 	seq         uint64 // the order batches were cut in, and are committed in
+	quiet       bool   // cut by FlushInterval before it was full: nothing more is waiting
 }
 
 func (b *batch) empty() bool { return b.messages == 0 }
@@ -93,7 +94,7 @@ func (b *batch) reset() {
 	b.deadLabels = b.deadLabels[:0]
 	b.offsets = b.offsets[:0]
 	clear(b.offsetIndex)
-	b.messages, b.bytes = 0, 0
+	b.messages, b.bytes, b.quiet = 0, 0, false
 }
 
 // worker runs one pipeline. Each map in it belongs to one stage's goroutine.
@@ -104,6 +105,8 @@ type worker struct {
 	dlq     *deadLetterWriter
 	log     *slog.Logger
 	metrics *Metrics
+
+	committed bool // a commit succeeded: the worker made progress
 
 	topics map[string]*topicState        // dispatch
 	byType map[string]prometheus.Counter // read-only once built: every type event.Validate lets through
@@ -135,8 +138,11 @@ func (w *worker) topicState(topic string) *topicState {
 }
 
 // run runs the stages until ctx is done, then waits for all of them. Nothing but ctx ends a stage: failed
-// fetches, writes and commits are retried.
-func (w *worker) run(ctx context.Context) {
+// fetches, writes and commits are retried, except a failed unit of a StreamingSink: then run stops every stage
+// and reports rewind, and the caller reads again from the committed offsets.
+func (w *worker) run(ctx context.Context) (rewind bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	messages := make(chan kafka.Message, chunkSize)
 	work := make(chan *chunk, w.cfg.DecodeWorkers)
@@ -152,8 +158,16 @@ func (w *worker) run(ctx context.Context) {
 		wg.Go(func() { w.decode(ctx, work) })
 	}
 	wg.Go(func() { w.batch(ctx, ordered, full, free) })
-	wg.Go(func() { w.output(ctx, full, free) })
+	wg.Go(func() {
+		if ss, ok := w.sink.(StreamingSink); ok && w.cfg.Writers == 1 {
+			rewind = w.outputStream(ctx, ss, full, free)
+			cancel()
+			return
+		}
+		w.output(ctx, full, free)
+	})
 	wg.Wait()
+	return rewind
 }
 
 // fetch is the input stage. The consumer keeps retrying underneath and surfaces errors as they happen; every one of
@@ -332,7 +346,7 @@ func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *
 		var out chan<- *batch
 		if !b.empty() && (due || isFull) {
 			out = full
-			b.seq = seq
+			b.seq, b.quiet = seq, !isFull
 		}
 		var in <-chan *chunk
 		if current == nil && !isFull {
@@ -531,17 +545,8 @@ func (w *worker) release(b *batch) {
 
 // write writes one batch's dead letters, then its events. It returns an error only when ctx ended first.
 func (w *worker) write(ctx context.Context, b *batch) error {
-	w.metrics.batchBytes.Observe(float64(b.bytes))
-	if len(b.dead) > 0 {
-		start := time.Now()
-		err := w.dlq.write(ctx, b.dead)
-		w.metrics.stageSeconds.deadLetter.Add(time.Since(start).Seconds())
-		if err != nil {
-			return err
-		}
-		for _, l := range b.deadLabels {
-			w.metrics.deadLetters.WithLabelValues(l.topic, string(l.reason)).Inc()
-		}
+	if err := w.writeDeadLetters(ctx, b); err != nil {
+		return err
 	}
 	if b.events > 0 {
 		start := time.Now()
@@ -550,6 +555,25 @@ func (w *worker) write(ctx context.Context, b *batch) error {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// writeDeadLetters writes one batch's dead letters (and observes its size). It returns an error only when ctx ended
+// first.
+func (w *worker) writeDeadLetters(ctx context.Context, b *batch) error {
+	w.metrics.batchBytes.Observe(float64(b.bytes))
+	if len(b.dead) == 0 {
+		return nil
+	}
+	start := time.Now()
+	err := w.dlq.write(ctx, b.dead)
+	w.metrics.stageSeconds.deadLetter.Add(time.Since(start).Seconds())
+	if err != nil {
+		return err
+	}
+	for _, l := range b.deadLabels {
+		w.metrics.deadLetters.WithLabelValues(l.topic, string(l.reason)).Inc()
 	}
 	return nil
 }
@@ -596,6 +620,7 @@ func (w *worker) commit(ctx context.Context, offsets []kafka.Message) error {
 		err := w.commitOnce(ctx, offsets)
 		if err == nil {
 			w.metrics.lastCommit.SetToCurrentTime()
+			w.committed = true
 			return nil
 		}
 		if ctx.Err() != nil {

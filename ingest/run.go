@@ -29,9 +29,11 @@ const (
 // the connection for good (kafkaconn.Permanent: a wrong password, an untrusted certificate). Once consuming, every
 // failure (a fetch, a write, a commit, a rebalance) is retried.
 //
-// Offsets are committed only after sink.Write returned nil for every event of those messages and their dead
-// letters were acknowledged by the broker; a failing write is retried with the same batch, with capped exponential
-// backoff, until it succeeds or ctx is done. On ctx cancel Run stops fetching, drops the batch it has not written
+// Offsets are committed only after sink.Write returned nil for every event of those messages (for a StreamingSink:
+// the unit holding them was closed without error) and their dead letters were acknowledged by the broker; a
+// failing write is retried with the same batch, with capped exponential backoff, until it succeeds or ctx is done.
+// A StreamingSink's failed unit is not retried from memory: the worker leaves the group, joins it again after the
+// same backoff and reads everything uncommitted again. On ctx cancel Run stops fetching, drops the batch it has not written
 // (its messages are redelivered to the group), commits a batch it had already written, leaves the group and closes
 // its connections.
 func Run(ctx context.Context, cfg Config, sink Sink) error {
@@ -60,7 +62,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 		return err
 	}
 
-	reader := kafka.NewReader(kafka.ReaderConfig{
+	readerConfig := kafka.ReaderConfig{
 		Brokers:     cfg.Brokers,
 		GroupID:     cfg.GroupID,
 		GroupTopics: cfg.topicNames(),
@@ -89,13 +91,29 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			log.Warn(fmt.Sprintf(msg, args...), "source", "kafka-go reader")
 		}),
-	})
+	}
 	dlq := newDeadLetterWriter(cfg, transport, log)
-	w := newWorker(cfg, sink, reader, dlq, log)
 	log.Info("ingest started", "topics", cfg.topicNames(), "brokers", cfg.Brokers, "connection", cfg.Kafka)
-	w.run(ctx)
-	if cerr := reader.Close(); cerr != nil {
-		log.Warn("closing the consumer", "err", cerr)
+	for rewinds := 0; ; {
+		reader := kafka.NewReader(readerConfig)
+		w := newWorker(cfg, sink, reader, dlq, log)
+		rewind := w.run(ctx)
+		// Closing the reader leaves the group; a new reader joins it again and starts from the committed offsets.
+		if cerr := reader.Close(); cerr != nil {
+			log.Warn("closing the consumer", "err", cerr)
+		}
+		if !rewind || ctx.Err() != nil {
+			break
+		}
+		if w.committed {
+			rewinds = 0
+		}
+		rewinds++
+		delay := backoff(rewinds)
+		log.Warn("reading again from the last committed offsets", "attempt", rewinds, "retry_in", delay)
+		if !sleep(ctx, delay) {
+			break
+		}
 	}
 	if cerr := dlq.w.Close(); cerr != nil {
 		log.Warn("closing the dead-letter producer", "err", cerr)

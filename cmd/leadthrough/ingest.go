@@ -125,19 +125,19 @@ func addIngestFlags(c *command) *ingestFlags {
 		c.register("group", "Kafka consumer group; workers with the same group share the partitions"))
 	c.fs.StringVar(&f.cfg.DLQSuffix, "dlq-suffix", ingest.DefaultDLQSuffix, c.register("dlq-suffix", "dead-letter topic suffix"))
 	c.fs.IntVar(&f.cfg.BatchSize, "batch-size", ingest.DefaultBatchSize,
-		c.register("batch-size", "most events per ClickHouse insert (fewer, larger inserts are cheaper for ClickHouse); "+
-			"see --batch-bytes and --flush-interval"))
+		c.register("batch-size", "most events per batch, the block the worker sends to ClickHouse at once (an insert streams the "+
+			"batches of up to 5 s or a million messages, then commits them); see --batch-bytes and --flush-interval"))
 	c.fs.IntVar(&f.cfg.BatchBytes, "batch-bytes", ingest.DefaultBatchBytes,
-		c.register("batch-bytes", "most bytes of Kafka message values per ClickHouse insert; the worker holds at most "+
+		c.register("batch-bytes", "most bytes of Kafka message values per batch; the worker holds at most "+
 			"two batches, so this bounds its memory; see --batch-size"))
 	c.fs.IntVar(&f.cfg.Writers, "writers", ingest.DefaultWriters,
-		c.register("writers", "batches inserted into ClickHouse at once (the next is sent while ClickHouse works on "+
-			"the previous); offsets are still committed in order, only after everything before them was written"))
+		c.register("writers", "batches inserted into ClickHouse at once, each as its own insert (more than 1 turns off "+
+			"streaming batches into one insert); offsets are still committed in order, only after everything before them was written"))
 	c.fs.IntVar(&f.cfg.DecodeWorkers, "decode-workers", 0,
 		c.register("decode-workers", "goroutines decoding and validating messages in parallel (default: one per "+
 			"CPU); order within a partition is kept whatever the number"))
 	c.fs.DurationVar(&f.cfg.FlushInterval, "flush-interval", ingest.DefaultFlushInterval,
-		c.register("flush-interval", "longest time a partial batch waits before it is inserted and committed"))
+		c.register("flush-interval", "longest time a partial batch waits before it is written; such a batch ends the insert and is committed"))
 	c.fs.IntVar(&f.cfg.MaxMessageBytes, "max-message-bytes", ingest.DefaultMaxMessageBytes,
 		c.register("max-message-bytes", "larger messages are dead-lettered as oversized without being decoded"))
 	c.fs.DurationVar(&f.cfg.SessionTimeout, "session-timeout", ingest.DefaultSessionTimeout,

@@ -10,7 +10,8 @@ import (
 	"github.com/leadthrough/leadthrough/store"
 )
 
-// Sink writes ingest batches to the events table.
+// Sink writes ingest batches to the events table. It is an ingest.StreamingSink: a worker streams batches into one
+// insert (store.EventStream) and commits them when it ends.
 type Sink struct{ Store *store.Store }
 
 // New returns a Sink writing to s.
@@ -55,3 +56,18 @@ func (p prepared) Close() {
 	p.batch.Reset()
 	batches.Put(p.batch)
 }
+
+// OpenStream starts one insert of many batches (store.EventStream); not over HTTP, whose driver cannot stream.
+func (s Sink) OpenStream(ctx context.Context) (ingest.Stream, bool, error) {
+	st, ok, err := s.Store.OpenEventStream(ctx)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	return stream{st}, true, nil
+}
+
+type stream struct{ *store.EventStream }
+
+func (st stream) Write(p ingest.Prepared) error { return st.WriteBatch(p.(prepared).batch) }
+
+func (st stream) Events() int { return st.Rows() }
