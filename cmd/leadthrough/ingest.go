@@ -166,7 +166,8 @@ func (f *ingestFlags) config(log *slog.Logger, m *ingest.Metrics) (ingest.Config
 func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newCommand("ingest", "Consumes CRM events from Kafka and inserts them into ClickHouse in batches. Offsets are committed "+
 		"only after the insert succeeded; invalid messages go to <topic>.dlq with the reason in headers. Waits for "+
-		"ClickHouse and Kafka at startup. Run `leadthrough migrate` first.", stderr)
+		"ClickHouse and Kafka at startup. Run `leadthrough migrate` first. Unless GOGC and GOMEMLIMIT are set, the "+
+		"garbage collector runs at GOGC=400 with a soft limit of 200 MiB (more for a larger --batch-bytes).", stderr)
 	chCfg := clickhouseFlags(c, "leadthrough")
 	in := addIngestFlags(c)
 	listen := c.String("listen", "127.0.0.1:9465", "address for this worker's /metrics and /healthz (503 until ClickHouse "+
@@ -182,6 +183,7 @@ func runIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	tuneIngestGC(cfg.BatchBytes, cfg.Writers, log)
 
 	sup := supervise(ctx, log)
 	st := newStartup(*maxBackoff, log)
