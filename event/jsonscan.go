@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strconv"
 	"unicode"
 	"unicode/utf16"
@@ -149,38 +150,65 @@ func (s *scanner) array() bool {
 	}
 }
 
+// plain marks the bytes a string token holds as they are: all but '"', '\\' and control characters. str skips runs
+// of them in a tight loop: most strings of an event are plain from quote to quote.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// allPlain reports whether none of the eight bytes in x is '"', '\\' or a control character (the classic "has a zero
+// byte" test: a byte that is one of them sets its high bit in the result; one that is not can only be flagged after
+// a byte that is, and then the caller goes byte by byte anyway).
+func allPlain(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := x^(ones*'"'), x^(ones*'\\')
+	return ((quote-ones)&^quote|(backslash-ones)&^backslash|(x-ones*0x20)&^x)&highs == 0
+}
+
 // str validates the string token at pos: no control characters, only JSON's escapes.
 func (s *scanner) str() bool {
-	s.pos++ // '"'
-	for s.pos < len(s.data) {
-		c := s.data[s.pos]
-		switch {
+	d, i := s.data, s.pos+1 // after '"'
+	for {
+		for i+8 <= len(d) && allPlain(binary.LittleEndian.Uint64(d[i:])) {
+			i += 8
+		}
+		for i < len(d) && plain[d[i]] {
+			i++
+		}
+		if i >= len(d) {
+			s.pos = i
+			return false
+		}
+		switch c := d[i]; {
 		case c == '"':
-			s.pos++
+			s.pos = i + 1
 			return true
 		case c < 0x20:
+			s.pos = i
 			return false
-		case c == '\\':
-			s.pos++
-			if s.pos >= len(s.data) {
+		}
+		i++ // '\\'
+		if i >= len(d) {
+			s.pos = i
+			return false
+		}
+		switch d[i] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			i++
+		case 'u':
+			if i+5 > len(d) || hex4(d[i+1:i+5]) < 0 {
+				s.pos = i
 				return false
 			}
-			switch s.data[s.pos] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.pos++
-			case 'u':
-				if s.pos+5 > len(s.data) || hex4(s.data[s.pos+1:s.pos+5]) < 0 {
-					return false
-				}
-				s.pos += 5
-			default:
-				return false
-			}
+			i += 5
 		default:
-			s.pos++
+			s.pos = i
+			return false
 		}
 	}
-	return false
 }
 
 func (s *scanner) literal(word string) bool {
