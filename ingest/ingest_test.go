@@ -406,7 +406,7 @@ func TestMetricsPassLintOnAPedanticRegistry(t *testing.T) {
 leadthrough_ingest_messages_total{topic=%q} 6
 # HELP leadthrough_ingest_events_total Canonical events written to the sink, by event type. Redelivered events count again.
 # TYPE leadthrough_ingest_events_total counter
-`+byType.String()+`# HELP leadthrough_ingest_write_errors_total Failed sink writes; each failure is retried with the same batch and nothing is committed past it.
+`+byType.String()+`# HELP leadthrough_ingest_write_errors_total Failed sink writes; nothing is committed past a failure. A batch written on its own is retried as it is; a failed insert of streamed batches is read again from Kafka (leadthrough_ingest_rereads_total).
 # TYPE leadthrough_ingest_write_errors_total counter
 leadthrough_ingest_write_errors_total 1
 `, topic)

@@ -14,6 +14,7 @@ type Metrics struct {
 	writeErrors           prometheus.Counter
 	deadLetterWriteErrors prometheus.Counter
 	commitErrors          prometheus.Counter
+	rereads               prometheus.Counter
 	batchWriteDuration    prometheus.Histogram
 	lastCommit            prometheus.Gauge
 	batchBytes            prometheus.Histogram
@@ -45,7 +46,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "leadthrough_ingest_write_errors_total",
-			Help: "Failed sink writes; each failure is retried with the same batch and nothing is committed past it.",
+			Help: "Failed sink writes; nothing is committed past a failure. A batch written on its own is retried as it is; " +
+				"a failed insert of streamed batches is read again from Kafka (leadthrough_ingest_rereads_total).",
 		}),
 		deadLetterWriteErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "leadthrough_ingest_dead_letter_write_errors_total",
@@ -54,6 +56,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "leadthrough_ingest_commit_errors_total",
 			Help: "Failed offset commits after a successful write; retried, the batch may be redelivered.",
+		}),
+		rereads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadthrough_ingest_rereads_total",
+			Help: "Times the worker left its consumer group and read everything uncommitted again, after an insert " +
+				"of streamed batches failed.",
 		}),
 		batchWriteDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "leadthrough_ingest_batch_write_duration_seconds",
@@ -94,7 +101,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.messages, m.events, m.deadLetters, m.batches, m.writeErrors,
-		m.deadLetterWriteErrors, m.commitErrors, m.batchWriteDuration, m.lastCommit, m.batchBytes, m.stageSecondsVec,
+		m.deadLetterWriteErrors, m.commitErrors, m.rereads, m.batchWriteDuration, m.lastCommit, m.batchBytes, m.stageSecondsVec,
 		m.backpressureSeconds}
 }
 

@@ -109,6 +109,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 			rewinds = 0
 		}
 		rewinds++
+		cfg.Metrics.rereads.Inc()
 		delay := backoff(rewinds)
 		log.Warn("reading again from the last committed offsets", "attempt", rewinds, "retry_in", delay)
 		if !sleep(ctx, delay) {

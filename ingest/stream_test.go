@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/leadthrough/leadthrough/ingest"
 )
 
@@ -101,6 +103,8 @@ func TestAFailedUnitIsReadAgainFromTheCommittedOffsets(t *testing.T) {
 	produce(t, addr, topic, goodEvents(t, 0, n)...)
 	cfg := config(t, addr, topic)
 	cfg.BatchSize = 200 // several batches per unit
+	reg := prometheus.NewPedanticRegistry()
+	cfg.Metrics = ingest.NewMetrics(reg)
 	sink := newStreamSink()
 	sink.closeFails = func(attempt int) error {
 		if attempt <= 2 {
@@ -127,6 +131,9 @@ func TestAFailedUnitIsReadAgainFromTheCommittedOffsets(t *testing.T) {
 	}
 	if len(stored) != n {
 		t.Fatalf("%d events stored, want %d", len(stored), n)
+	}
+	if r, e := value(t, reg, "leadthrough_ingest_rereads_total"), value(t, reg, "leadthrough_ingest_write_errors_total"); r != 2 || e != 2 {
+		t.Errorf("rereads_total %v and write_errors_total %v, want 2 each", r, e)
 	}
 }
 
