@@ -31,7 +31,7 @@ func BenchmarkProcessOverDecode(b *testing.B) {
 	for i := range chunkSize {
 		c.add(t, kafka.Message{Topic: DefaultTopic, Partition: 1, Offset: int64(i), Value: value})
 	}
-	bt := &batch{offsetIndex: map[partitionKey]int{}}
+	bt := newBatch()
 	process := func() { // one chunk: decode, validate, move into a batch, track offsets
 		c.next = 0
 		c.dead, c.deadLabels = c.dead[:0], c.deadLabels[:0]

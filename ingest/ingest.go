@@ -77,8 +77,6 @@ type Stream interface {
 	// Write adds a sealed batch to the unit; the worker may close and reuse p once it returns. Nothing written is
 	// certain to be stored before Close returns nil.
 	Write(p Prepared) error
-	// Events is the number of events written so far.
-	Events() int
 	// Close ends the unit: nil means every event written to it is stored.
 	Close() error
 	// Abort gives the unit up; some of it may be stored (the sink deduplicates by (source, id)).

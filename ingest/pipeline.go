@@ -22,11 +22,12 @@ import (
 // fetch reads messages one at a time from the consumer. dispatch cuts them into chunks of at most chunkSize
 // messages, fewer when nothing more is at hand, and hands each chunk to the decoders and, in the same order, to the
 // batcher. The batcher takes chunks in that order as they are decoded, so a batch holds each partition's messages
-// in offset order, and it cuts batches at message boundaries by Config.BatchSize and Config.BatchBytes. The output
-// stage writes up to Config.Writers batches at once (a ClickHouse insert is mostly the server's work, so while one
-// waits for the server the next is encoded and sent), and commits batches strictly in the order they were cut, each
-// only after its own dead letters and events and those of every batch before it were written. Meanwhile the batcher
-// fills the next batch: at most Writers+1 batches exist at a time.
+// in offset order, and it cuts batches at message boundaries by Config.BatchSize and Config.BatchBytes (a
+// PreparingSink builds each batch's events in its own form as it fills). With a StreamingSink and one writer the
+// output stage streams batch after batch into one unit and commits the unit's offsets once the sink closed it
+// (stream.go). Otherwise it writes up to Config.Writers batches at once, each on its own, and commits batches
+// strictly in the order they were cut, each only after its own dead letters and events and those of every batch
+// before it were written. Meanwhile the batcher fills the next batch: at most Writers+1 batches exist at a time.
 
 // chunkSize is the most messages dispatched to a decoder at once: enough to make the hand-over cheap per message,
 // few enough to spread the work over the decoders. It does not bound batches: they are cut between messages.
@@ -65,21 +66,47 @@ type chunk struct {
 	next int // the batcher's position: messages before it are in a batch
 }
 
-// batch is what the output stage writes and commits as one. offsets holds, per partition, a message carrying only
-// the highest offset in the batch.
+// offsets holds, per partition, a message carrying only the highest offset seen: what a commit acknowledges.
+type offsets struct {
+	msgs  []kafka.Message
+	index map[partitionKey]int
+}
+
+func newOffsets() offsets { return offsets{index: make(map[partitionKey]int)} }
+
+func (o *offsets) track(topic string, partition int, offset int64) {
+	k := partitionKey{topic, partition}
+	if i, ok := o.index[k]; ok {
+		// After a rebalance a partition can be read again from its committed offset: keep the highest.
+		o.msgs[i].Offset = max(o.msgs[i].Offset, offset)
+		return
+	}
+	o.index[k] = len(o.msgs)
+	o.msgs = append(o.msgs, kafka.Message{Topic: topic, Partition: partition, Offset: offset})
+}
+
+func (o *offsets) reset() {
+	o.msgs = o.msgs[:0]
+	clear(o.index)
+}
+
+// batch is what the output stage writes and commits as one.
 type batch struct {
-	records     []Record // the events, unless the sink is a PreparingSink
-	prepared    Prepared // the events, when the sink is a PreparingSink
-	events      int
-	types       map[string]int // events per type, for leadthrough_ingest_events_total
-	dead        []kafka.Message
-	deadLabels  []deadLabel
-	offsets     []kafka.Message
-	offsetIndex map[partitionKey]int
-	messages    int
-	bytes       int    // message values, the unit of Config.BatchBytes
-	seq         uint64 // the order batches were cut in, and are committed in
-	quiet       bool   // cut by FlushInterval before it was full: nothing more is waiting
+	records    []Record // the events, unless the sink is a PreparingSink
+	prepared   Prepared // the events, when the sink is a PreparingSink
+	events     int
+	types      map[string]int // events per type, for leadthrough_ingest_events_total
+	dead       []kafka.Message
+	deadLabels []deadLabel
+	offsets    offsets
+	messages   int
+	bytes      int    // message values, the unit of Config.BatchBytes
+	seq        uint64 // the order batches were cut in, and are committed in
+	quiet      bool   // cut by FlushInterval before it was full: nothing more is waiting
+}
+
+func newBatch() *batch {
+	return &batch{offsets: newOffsets(), types: make(map[string]int, len(event.Types))}
 }
 
 func (b *batch) empty() bool { return b.messages == 0 }
@@ -92,8 +119,7 @@ func (b *batch) reset() {
 	clear(b.dead)
 	b.dead = b.dead[:0]
 	b.deadLabels = b.deadLabels[:0]
-	b.offsets = b.offsets[:0]
-	clear(b.offsetIndex)
+	b.offsets.reset()
 	b.messages, b.bytes, b.quiet = 0, 0, false
 }
 
@@ -150,7 +176,7 @@ func (w *worker) run(ctx context.Context) (rewind bool) {
 	full := make(chan *batch) // unbuffered: a batch is handed over when the output stage is ready for it
 	free := make(chan *batch, w.cfg.Writers+1)
 	for range w.cfg.Writers + 1 {
-		free <- &batch{offsetIndex: make(map[partitionKey]int), types: make(map[string]int, len(event.Types))}
+		free <- newBatch()
 	}
 	wg.Go(func() { w.fetch(ctx, messages) })
 	wg.Go(func() { w.dispatch(ctx, messages, work, ordered) })
@@ -419,22 +445,11 @@ func (w *worker) fill(b *batch, c *chunk) bool {
 				b.types[evs[j].Event.Type]++
 			}
 		}
-		b.track(m)
+		b.offsets.track(m.Topic, m.Partition, m.Offset)
 		b.messages++
 		b.bytes += len(m.Value)
 	}
 	return true
-}
-
-func (b *batch) track(m *kafka.Message) {
-	k := partitionKey{m.Topic, m.Partition}
-	if i, ok := b.offsetIndex[k]; ok {
-		// After a rebalance a partition can be read again from its committed offset: keep the highest.
-		b.offsets[i].Offset = max(b.offsets[i].Offset, m.Offset)
-		return
-	}
-	b.offsetIndex[k] = len(b.offsets)
-	b.offsets = append(b.offsets, kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
 }
 
 // output is the output stage. One goroutine seals batches in the order they were cut (PreparingSink), Writers
@@ -502,7 +517,7 @@ func (w *worker) output(ctx context.Context, full <-chan *batch, free chan<- *ba
 	commitInOrder := func() bool {
 		for b := pending[next]; b != nil; b = pending[next] {
 			start := time.Now()
-			err := w.commit(ctx, b.offsets)
+			err := w.commit(ctx, b.offsets.msgs)
 			w.metrics.stageSeconds.commit.Add(time.Since(start).Seconds())
 			if err != nil {
 				return false

@@ -94,7 +94,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 	}
 	dlq := newDeadLetterWriter(cfg, transport, log)
 	log.Info("ingest started", "topics", cfg.topicNames(), "brokers", cfg.Brokers, "connection", cfg.Kafka)
-	for rewinds := 0; ; {
+	for rereads := 0; ; {
 		reader := kafka.NewReader(readerConfig)
 		w := newWorker(cfg, sink, reader, dlq, log)
 		rewind := w.run(ctx)
@@ -106,12 +106,12 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 			break
 		}
 		if w.committed {
-			rewinds = 0
+			rereads = 0
 		}
-		rewinds++
+		rereads++
 		cfg.Metrics.rereads.Inc()
-		delay := backoff(rewinds)
-		log.Warn("reading again from the last committed offsets", "attempt", rewinds, "retry_in", delay)
+		delay := backoff(rereads)
+		log.Warn("reading again from the last committed offsets", "attempt", rereads, "retry_in", delay)
 		if !sleep(ctx, delay) {
 			break
 		}

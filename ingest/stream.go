@@ -3,8 +3,6 @@ package ingest
 import (
 	"context"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 )
 
 // A unit of a StreamingSink ends as soon as a batch was cut by FlushInterval (the topic is quiet: nothing is worth
@@ -19,8 +17,7 @@ const (
 // unit is what the output stage has written to the open Stream (or batch by batch) and not committed yet.
 type unit struct {
 	st       Stream
-	offsets  []kafka.Message // per partition, a message carrying only the highest offset in the unit
-	index    map[partitionKey]int
+	offsets  offsets
 	types    map[string]int
 	batches  int // with events
 	messages int
@@ -29,14 +26,8 @@ type unit struct {
 func (u *unit) empty() bool { return u.messages == 0 }
 
 func (u *unit) add(b *batch) {
-	for _, o := range b.offsets {
-		k := partitionKey{o.Topic, o.Partition}
-		if i, ok := u.index[k]; ok {
-			u.offsets[i].Offset = max(u.offsets[i].Offset, o.Offset)
-			continue
-		}
-		u.index[k] = len(u.offsets)
-		u.offsets = append(u.offsets, o)
+	for _, o := range b.offsets.msgs {
+		u.offsets.track(o.Topic, o.Partition, o.Offset)
 	}
 	for typ, n := range b.types {
 		u.types[typ] += n
@@ -49,8 +40,7 @@ func (u *unit) add(b *batch) {
 
 func (u *unit) reset() {
 	u.st = nil
-	u.offsets = u.offsets[:0]
-	clear(u.index)
+	u.offsets.reset()
 	clear(u.types)
 	u.batches, u.messages = 0, 0
 }
@@ -62,7 +52,7 @@ func (u *unit) reset() {
 // uncommitted again (the dead letters written meanwhile are produced again, as after any redelivery). It returns
 // false when ctx ended.
 func (w *worker) outputStream(ctx context.Context, ss StreamingSink, full <-chan *batch, free chan<- *batch) (rewind bool) {
-	u := unit{index: make(map[partitionKey]int), types: make(map[string]int, len(w.byType))}
+	u := unit{offsets: newOffsets(), types: make(map[string]int, len(w.byType))}
 	defer func() {
 		if u.st != nil {
 			u.st.Abort() // not closed: nothing of it is committed
@@ -185,7 +175,7 @@ func (w *worker) endUnit(ctx context.Context, u *unit) (ok, rewind bool) {
 		w.countTypes(u.types)
 	}
 	start := time.Now()
-	err := w.commit(ctx, u.offsets)
+	err := w.commit(ctx, u.offsets.msgs)
 	w.metrics.stageSeconds.commit.Add(time.Since(start).Seconds())
 	if err != nil {
 		return false, false

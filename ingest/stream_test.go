@@ -69,8 +69,6 @@ func (st *memStream) Write(p ingest.Prepared) error {
 	return nil
 }
 
-func (st *memStream) Events() int { return len(st.pending) }
-
 func (st *memStream) Close() error {
 	s := st.sink
 	s.mu.Lock()

@@ -233,9 +233,14 @@ func (p *faultProcess) stop(timeout time.Duration) error {
 				p.stopErr = fmt.Errorf("%s exited with %s on SIGTERM", p.name, cmd.ProcessState)
 			}
 		case <-time.After(timeout):
-			cmd.Process.Kill()
-			<-exited
-			p.stopErr = fmt.Errorf("%s did not exit within %s of SIGTERM", p.name, timeout)
+			cmd.Process.Signal(syscall.SIGQUIT) // the Go runtime writes every goroutine's stack to the log
+			select {
+			case <-exited:
+			case <-time.After(2 * time.Second):
+				cmd.Process.Kill()
+				<-exited
+			}
+			p.stopErr = fmt.Errorf("%s did not exit within %s of SIGTERM; its log ends:\n%s", p.name, timeout, faultTail(p.logPath, 400))
 		}
 	}
 	<-p.loopDone

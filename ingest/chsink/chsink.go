@@ -69,5 +69,3 @@ func (s Sink) OpenStream(ctx context.Context) (ingest.Stream, bool, error) {
 type stream struct{ *store.EventStream }
 
 func (st stream) Write(p ingest.Prepared) error { return st.WriteBatch(p.(prepared).batch) }
-
-func (st stream) Events() int { return st.Rows() }
