@@ -75,8 +75,9 @@ type Config struct {
 	// never split across batches, so a fanned-out message may overshoot it; a batch's memory is bounded by
 	// BatchBytes as well. With a StreamingSink (ClickHouse over the native protocol) and one writer, a batch is one
 	// block of an insert that takes the batches of up to 5 s or a million messages, and ends as soon as a batch
-	// was cut by FlushInterval (nothing more is waiting); offsets are committed when the insert ends. Otherwise
-	// each batch is its own insert, committed when it is written.
+	// was cut by FlushInterval or at the end of a backlog (nothing more is waiting); offsets are committed when the
+	// insert ends, which ClickHouse finishes while the next insert fills. Otherwise each batch is its own insert,
+	// committed when it is written.
 	//
 	// Default: 50000 (DefaultBatchSize).
 	BatchSize int
@@ -103,7 +104,9 @@ type Config struct {
 	DecodeWorkers int
 
 	// FlushInterval bounds how long a non-empty batch waits for more messages: it is written at the latest this
-	// long after its first message arrived, and a batch cut by it ends the insert it is part of. See BatchSize.
+	// long after its first message arrived, and a batch cut by it ends the insert it is part of. After a full batch
+	// (a backlog), a partial batch does not wait: it is cut, and ends its insert, once the worker has read every
+	// partition to its end (by the high watermark of the last fetch). See BatchSize.
 	//
 	// Default: 1s (DefaultFlushInterval).
 	FlushInterval time.Duration

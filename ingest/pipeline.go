@@ -63,6 +63,10 @@ type chunk struct {
 	deadLabels []deadLabel
 	decoded    chan struct{}
 
+	// caughtUp: when dispatch took the chunk's last message, it was the last one the broker had in every partition
+	// this worker had read from (by the high watermarks kafka-go reports).
+	caughtUp bool
+
 	next int // the batcher's position: messages before it are in a batch
 }
 
@@ -102,7 +106,7 @@ type batch struct {
 	messages   int
 	bytes      int    // message values, the unit of Config.BatchBytes
 	seq        uint64 // the order batches were cut in, and are committed in
-	quiet      bool   // cut by FlushInterval before it was full: nothing more is waiting
+	quiet      bool   // cut before it was full, by FlushInterval or because the worker caught up: nothing more is waiting
 }
 
 func newBatch() *batch {
@@ -221,6 +225,12 @@ func (w *worker) fetch(ctx context.Context, out chan<- kafka.Message) {
 		fetchErrors = 0
 		select {
 		case out <- m:
+			ready = fetched // taken at once: no backpressure, and no second clock reading per message
+			continue
+		default:
+		}
+		select {
+		case out <- m:
 		case <-ctx.Done():
 			return
 		}
@@ -230,13 +240,15 @@ func (w *worker) fetch(ctx context.Context, out chan<- kafka.Message) {
 }
 
 // dispatch cuts the message stream into chunks: a chunk goes out as soon as no further message is waiting, so a
-// quiet topic's messages are not held back for company.
+// quiet topic's messages are not held back for company. It also tracks each partition's lag, for the batcher.
 func (w *worker) dispatch(ctx context.Context, in <-chan kafka.Message, work, ordered chan<- *chunk) {
+	var lag lagTracker
 	for {
 		var c *chunk
 		select {
 		case m := <-in:
 			c = w.newChunk(m)
+			lag.track(m)
 		case <-ctx.Done():
 			return
 		}
@@ -245,10 +257,12 @@ func (w *worker) dispatch(ctx context.Context, in <-chan kafka.Message, work, or
 			select {
 			case m := <-in:
 				c.add(w.topicState(m.Topic), m)
+				lag.track(m)
 			default:
 				break fill
 			}
 		}
+		c.caughtUp = lag.caughtUp()
 		// The batcher learns the order first; it waits for the chunk to be decoded.
 		select {
 		case ordered <- c:
@@ -262,6 +276,31 @@ func (w *worker) dispatch(ctx context.Context, in <-chan kafka.Message, work, or
 		}
 	}
 }
+
+// lagTracker knows, per partition read so far, whether its latest message was the last the broker had when it was
+// fetched (kafka-go sets Message.HighWaterMark from the fetch response). Partitions not read yet are unknown to it;
+// a message without a high watermark (0) counts as lagging. Both only make caughtUp rarer, never wrong for long.
+type lagTracker struct {
+	lagging map[partitionKey]bool
+	behind  int // partitions whose latest message was not the last
+}
+
+func (l *lagTracker) track(m kafka.Message) {
+	if l.lagging == nil {
+		l.lagging = make(map[partitionKey]bool)
+	}
+	k := partitionKey{m.Topic, m.Partition}
+	if l.lagging[k] {
+		l.behind--
+	}
+	lagging := m.HighWaterMark <= 0 || m.Offset+1 < m.HighWaterMark
+	if lagging {
+		l.behind++
+	}
+	l.lagging[k] = lagging
+}
+
+func (l *lagTracker) caughtUp() bool { return len(l.lagging) > 0 && l.behind == 0 }
 
 func (w *worker) newChunk(first kafka.Message) *chunk {
 	c := &chunk{decoded: make(chan struct{})}
@@ -342,7 +381,10 @@ func decode(d Decoder, value []byte) (evs []event.Event, err error) {
 }
 
 // batch is the batching stage. A batch is handed to the output stage when it is full, or FlushInterval after its
-// first message; while the output stage is busy, it keeps filling up to full.
+// first message; while the output stage is busy, it keeps filling up to full. After a full batch (a backlog is being
+// read), a batch is also handed over as soon as the worker has caught up and nothing more is waiting: the end of a
+// backlog is written at once instead of FlushInterval later. A trickle of messages is caught up all the time; it
+// still waits for FlushInterval, so that it is written in batches, not message by message.
 func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *batch, free <-chan *batch) {
 	b := w.start(<-free)
 	defer func() {
@@ -354,7 +396,8 @@ func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *
 		seq     uint64
 		current *chunk // being moved into batches
 		flush   = time.NewTimer(time.Hour)
-		due     bool // FlushInterval has passed since b's first message
+		due     bool // FlushInterval has passed since b's first message, or a backlog was read to its end
+		backlog bool // the last batch handed over was full
 	)
 	flush.Stop()
 	defer flush.Stop()
@@ -362,6 +405,9 @@ func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *
 		if current != nil {
 			wasEmpty := b.empty()
 			if w.fill(b, current) {
+				if current.caughtUp && backlog && len(ordered) == 0 {
+					due = true
+				}
 				current = nil
 			}
 			if wasEmpty && !b.empty() {
@@ -382,7 +428,7 @@ func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *
 		case out <- b:
 			seq++
 			flush.Stop()
-			due = false
+			due, backlog = false, isFull
 			b = nil
 			select {
 			case b = <-free:

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// A unit of a StreamingSink ends as soon as a batch was cut by FlushInterval (the topic is quiet: nothing is worth
-// waiting for), and at the latest once it holds unitMaxMessages messages or unitMaxAge after its first batch. The
+// A unit of a StreamingSink ends as soon as a batch was cut before it was full (by FlushInterval, or at the end of a
+// backlog: nothing is worth waiting for), and at the latest once it holds unitMaxMessages messages or unitMaxAge after its first batch. The
 // larger the unit, the fewer and larger the parts ClickHouse writes for a backlog; the bounds keep the offsets
 // committed often enough that a restart reads little again.
 const (
@@ -21,6 +21,10 @@ type unit struct {
 	types    map[string]int
 	batches  int // with events
 	messages int
+}
+
+func (w *worker) newUnit() *unit {
+	return &unit{offsets: newOffsets(), types: make(map[string]int, len(w.byType))}
 }
 
 func (u *unit) empty() bool { return u.messages == 0 }
@@ -47,24 +51,45 @@ func (u *unit) reset() {
 
 // outputStream is the output stage for a StreamingSink with one writer. It writes each batch's dead letters, then
 // streams its events into the open unit, and hands the batch back to the batcher at once: memory does not grow
-// with the unit. When the unit ends it closes it and commits the unit's offsets. A batch or unit the sink fails
-// to take is not retried here: outputStream aborts the unit and reports rewind, and the worker reads everything
-// uncommitted again (the dead letters written meanwhile are produced again, as after any redelivery). It returns
-// false when ctx ended.
+// with the unit. When the unit ends, a goroutine closes it and commits its offsets while the next unit fills (the
+// close is when ClickHouse does the last of an insert's work); the next unit ends only after that commit, so units
+// are committed in order. A batch or unit the sink fails to take is not retried here: outputStream aborts the unit
+// and reports rewind, and the worker reads everything uncommitted again (the dead letters written meanwhile are
+// produced again, as after any redelivery). It returns false when ctx ended.
 func (w *worker) outputStream(ctx context.Context, ss StreamingSink, full <-chan *batch, free chan<- *batch) (rewind bool) {
-	u := unit{offsets: newOffsets(), types: make(map[string]int, len(w.byType))}
+	u, next := w.newUnit(), w.newUnit()
+	var closing chan [2]bool // the outcome (ok, rewind) of the unit closing in the background, if one is
+	// closed waits for the unit closing in the background; false when its close or commit failed.
+	settle := func(r [2]bool) bool {
+		closing = nil
+		rewind = rewind || r[1]
+		return r[0]
+	}
+	closed := func() bool { return closing == nil || settle(<-closing) }
 	defer func() {
 		if u.st != nil {
 			u.st.Abort() // not closed: nothing of it is committed
 		}
+		closed()
 	}()
 	age := time.NewTimer(time.Hour)
 	age.Stop()
 	defer age.Stop()
-	end := func() (ok bool) {
+	end := func() bool {
 		age.Stop()
-		ok, rewind = w.endUnit(ctx, &u)
-		return ok
+		if !closed() {
+			return false
+		}
+		if u.empty() {
+			return true
+		}
+		done, ending := make(chan [2]bool, 1), u
+		go func() {
+			ok, again := w.endUnit(ctx, ending)
+			done <- [2]bool{ok, again}
+		}()
+		closing, u, next = done, next, ending
+		return true
 	}
 	for {
 		select {
@@ -75,7 +100,7 @@ func (w *worker) outputStream(ctx context.Context, ss StreamingSink, full <-chan
 			if u.empty() {
 				age.Reset(unitMaxAge)
 			}
-			ok, again := w.streamBatch(ctx, ss, &u, b)
+			ok, again := w.streamBatch(ctx, ss, u, b)
 			w.release(b)
 			if !ok {
 				return again
@@ -90,6 +115,10 @@ func (w *worker) outputStream(ctx context.Context, ss StreamingSink, full <-chan
 			}
 		case <-age.C:
 			if !end() {
+				return rewind
+			}
+		case r := <-closing: // a failure must not wait for the next unit to end: there may be none
+			if !settle(r) {
 				return rewind
 			}
 		case <-ctx.Done():

@@ -19,6 +19,7 @@ type streamSink struct {
 
 	mu      sync.Mutex
 	closes  int
+	writes  int            // batches written to streams
 	written int            // events written to streams, stored or not
 	stored  map[string]int // source/id → times stored
 }
@@ -33,6 +34,12 @@ func (s *streamSink) Prepare() ingest.Prepared { return &memPrepared{} }
 
 func (s *streamSink) OpenStream(context.Context) (ingest.Stream, bool, error) {
 	return &memStream{sink: s}, true, nil
+}
+
+func (s *streamSink) batchesWritten() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes
 }
 
 func (s *streamSink) snapshot() (closes, written int, stored map[string]int) {
@@ -64,6 +71,7 @@ func (st *memStream) Write(p ingest.Prepared) error {
 		st.pending = append(st.pending, r.Event.Source+"/"+r.Event.ID)
 	}
 	st.sink.mu.Lock()
+	st.sink.writes++
 	st.sink.written += len(p.(*memPrepared).records)
 	st.sink.mu.Unlock()
 	return nil
@@ -136,7 +144,8 @@ func TestAFailedUnitIsReadAgainFromTheCommittedOffsets(t *testing.T) {
 }
 
 // TestAUnitsOffsetsAreCommittedOnlyOnceItIsClosed: while the sink holds the first unit's Close back, none of its
-// offsets is committed, though its batches were written.
+// offsets is committed, though its batches were written, and neither are those of the unit after it, which is
+// written meanwhile (units close in the background, but commit in order).
 func TestAUnitsOffsetsAreCommittedOnlyOnceItIsClosed(t *testing.T) {
 	addr := embedded(t)
 	topic := unique(t, "topic")
@@ -159,13 +168,68 @@ func TestAUnitsOffsetsAreCommittedOnlyOnceItIsClosed(t *testing.T) {
 		closes, written, _ := sink.snapshot()
 		return closes == 1 && written > 0
 	})
+	_, first, _ := sink.snapshot()
+	produce(t, addr, topic, goodEvents(t, n, n)...)
+	waitFor(t, 30*time.Second, "the next unit written", func() bool {
+		_, written, _ := sink.snapshot()
+		return written > first
+	})
 	time.Sleep(300 * time.Millisecond)
 	if !noneCommitted(t, addr, cfg.GroupID, topic) {
 		t.Fatal("offsets committed before the unit holding them was closed")
 	}
 	close(release)
 	waitFor(t, 30*time.Second, "every offset committed", func() bool { return allCommitted(t, addr, cfg.GroupID, topic) })
+	if _, _, stored := sink.snapshot(); len(stored) != 2*n {
+		t.Fatalf("%d events stored, want %d", len(stored), 2*n)
+	}
+}
+
+// TestTheEndOfABacklogIsWrittenOnceCaughtUp: after full batches, the last partial batch of a backlog is written
+// and committed as soon as the worker has read every partition to its end, not FlushInterval later.
+func TestTheEndOfABacklogIsWrittenOnceCaughtUp(t *testing.T) {
+	addr := embedded(t)
+	topic := unique(t, "topic")
+	createTopic(t, addr, topic, 3)
+	const n = 1050 // ten full batches and a partial one
+	produce(t, addr, topic, goodEvents(t, 0, n)...)
+	cfg := config(t, addr, topic)
+	cfg.BatchSize = 100
+	cfg.FlushInterval = time.Hour // never the reason a batch is cut here
+	sink := newStreamSink()
+	stop := runWorker(t, cfg, sink)
+	defer stop()
+	waitFor(t, 30*time.Second, "every offset committed", func() bool { return allCommitted(t, addr, cfg.GroupID, topic) })
 	if _, _, stored := sink.snapshot(); len(stored) != n {
 		t.Fatalf("%d events stored, want %d", len(stored), n)
+	}
+}
+
+// TestATrickleIsStillBatchedByFlushInterval: a worker that keeps up with a topic is caught up after every message;
+// without a backlog before them, messages arriving one by one still wait FlushInterval for company, so they are
+// written as one batch, not one batch each.
+func TestATrickleIsStillBatchedByFlushInterval(t *testing.T) {
+	addr := embedded(t)
+	topic := unique(t, "topic")
+	createTopic(t, addr, topic, 1)
+	cfg := config(t, addr, topic)
+	cfg.BatchSize = 100
+	cfg.FlushInterval = 3 * time.Second
+	sink := newStreamSink()
+	stop := runWorker(t, cfg, sink)
+	defer stop()
+	produce(t, addr, topic, goodEvent(t, 0))
+	waitFor(t, 30*time.Second, "the first message committed", func() bool { return allCommitted(t, addr, cfg.GroupID, topic) })
+	const n = 5
+	for i := 1; i <= n; i++ {
+		produce(t, addr, topic, goodEvent(t, i))
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitFor(t, 30*time.Second, "every offset committed", func() bool { return allCommitted(t, addr, cfg.GroupID, topic) })
+	if got := sink.batchesWritten(); got != 2 {
+		t.Fatalf("%d batches written, want 2 (the first message, then the %d that trickled in within FlushInterval)", got, n)
+	}
+	if _, _, stored := sink.snapshot(); len(stored) != n+1 {
+		t.Fatalf("%d events stored, want %d", len(stored), n+1)
 	}
 }

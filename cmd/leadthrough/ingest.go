@@ -137,7 +137,8 @@ func addIngestFlags(c *command) *ingestFlags {
 		c.register("decode-workers", "goroutines decoding and validating messages in parallel (default: one per "+
 			"CPU); order within a partition is kept whatever the number"))
 	c.fs.DurationVar(&f.cfg.FlushInterval, "flush-interval", ingest.DefaultFlushInterval,
-		c.register("flush-interval", "longest time a partial batch waits before it is written; such a batch ends the insert and is committed"))
+		c.register("flush-interval", "longest time a partial batch waits before it is written; such a batch ends the insert and is committed "+
+			"(after full batches, the last batch of a backlog is written as soon as every partition is read to its end)"))
 	c.fs.IntVar(&f.cfg.MaxMessageBytes, "max-message-bytes", ingest.DefaultMaxMessageBytes,
 		c.register("max-message-bytes", "larger messages are dead-lettered as oversized without being decoded"))
 	c.fs.DurationVar(&f.cfg.SessionTimeout, "session-timeout", ingest.DefaultSessionTimeout,
