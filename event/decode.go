@@ -70,26 +70,32 @@ type field struct {
 	name     string
 	kind     fieldKind
 	required bool
+
+	index int  // dataFieldIndex[name], set by init
+	ident bool // identifiers[name], set by init
 }
 
 // schema lists each type's data fields exactly as in DESIGN.md; required fields first.
 var schema = map[string][]field{
-	UserUpserted:       {{"user_id", kString, true}, {"name", kString, false}, {"email", kString, false}, {"title", kString, false}},
-	UserManagerChanged: {{"user_id", kString, true}, {"manager_id", kNullableString, true}},
-	UserDeactivated:    {{"user_id", kString, true}},
-	DealCreated: {{"deal_id", kString, true}, {"owner_id", kString, true}, {"name", kString, false},
-		{"amount", kNumber, false}, {"currency", kString, false}, {"stage", kString, false}},
-	DealOwnerChanged: {{"deal_id", kString, true}, {"owner_id", kString, true},
-		{"previous_owner_id", kString, false}, {"changed_by", kString, false}},
-	DealStageChanged:  {{"deal_id", kString, true}, {"stage", kString, true}, {"previous_stage", kString, false}},
-	DealAmountChanged: {{"deal_id", kString, true}, {"amount", kNumber, true}, {"currency", kString, false}},
-	DealClosed: {{"deal_id", kString, true}, {"outcome", kString, true}, {"amount", kNumber, false},
-		{"currency", kString, false}},
-	DealReopened: {{"deal_id", kString, true}},
-	DealDeleted:  {{"deal_id", kString, true}},
-	ActivityLogged: {{"activity_id", kString, true}, {"kind", kString, true}, {"actor_id", kString, true},
-		{"subject_user_ids", kStringArray, true}, {"deal_id", kString, false}, {"duration_minutes", kNumber, false}},
+	UserUpserted:       {req("user_id", kString), opt("name", kString), opt("email", kString), opt("title", kString)},
+	UserManagerChanged: {req("user_id", kString), req("manager_id", kNullableString)},
+	UserDeactivated:    {req("user_id", kString)},
+	DealCreated: {req("deal_id", kString), req("owner_id", kString), opt("name", kString), opt("amount", kNumber),
+		opt("currency", kString), opt("stage", kString)},
+	DealOwnerChanged: {req("deal_id", kString), req("owner_id", kString), opt("previous_owner_id", kString),
+		opt("changed_by", kString)},
+	DealStageChanged:  {req("deal_id", kString), req("stage", kString), opt("previous_stage", kString)},
+	DealAmountChanged: {req("deal_id", kString), req("amount", kNumber), opt("currency", kString)},
+	DealClosed: {req("deal_id", kString), req("outcome", kString), opt("amount", kNumber),
+		opt("currency", kString)},
+	DealReopened: {req("deal_id", kString)},
+	DealDeleted:  {req("deal_id", kString)},
+	ActivityLogged: {req("activity_id", kString), req("kind", kString), req("actor_id", kString),
+		req("subject_user_ids", kStringArray), opt("deal_id", kString), opt("duration_minutes", kNumber)},
 }
+
+func req(name string, kind fieldKind) field { return field{name: name, kind: kind, required: true} }
+func opt(name string, kind fieldKind) field { return field{name: name, kind: kind} }
 
 // identifiers are fields that name an entity; they must not be empty when present.
 var identifiers = map[string]bool{
@@ -156,11 +162,12 @@ func Decode(raw []byte) (Event, error) {
 	if ev.Type, err = requiredText(at(top.typ), "type"); err != nil {
 		return ev, err
 	}
-	fields, ok := schema[ev.Type]
+	typ, ok := typesByName.get(ev.Type)
 	if !ok {
 		return ev, fail(ReasonUnknownType, "type", "unknown event type %q", ev.Type)
 	}
-	ev.Type = canonicalType[ev.Type] // shares the constant's memory instead of a copy per event
+	ev.Type = typ.name // shares the constant's memory instead of a copy per event
+	fields := typ.fields
 	ts, err := requiredText(at(top.time), "time")
 	if err != nil {
 		return ev, err
@@ -187,12 +194,12 @@ func Decode(raw []byte) (Event, error) {
 	var values [numDataFields]span
 	ds := scanner{data: raw, pos: top.data.start}
 	ds.object(func(key, value span) { // validated above: cannot fail
-		if i, ok := dataFieldIndex[string(jsonValue(raw[key.start:key.end]).unquoted())]; ok {
+		if i, ok := dataFieldsByName.getBytes(jsonValue(raw[key.start:key.end]).unquoted()); ok {
 			values[i] = value
 		}
 	})
 	for _, f := range fields {
-		if err := decodeField(at(values[dataFieldIndex[f.name]]), f, &ev.Data); err != nil {
+		if err := decodeField(at(values[f.index]), f, &ev.Data); err != nil {
 			return ev, err
 		}
 	}
@@ -232,7 +239,7 @@ func decodeField(v jsonValue, f field, d *Data) error {
 			return fail(ReasonWrongType, "data."+f.name, "must be a string")
 		}
 		s := v.text()
-		if s == "" && identifiers[f.name] {
+		if s == "" && f.ident {
 			return fail(ReasonMissingField, "data."+f.name, "must not be empty")
 		}
 		setString(d, f.name, s)
@@ -321,14 +328,74 @@ var dataFieldIndex = func() map[string]int {
 	return index
 }()
 
-// canonicalType maps each type to its constant.
-var canonicalType = func() map[string]string {
-	m := make(map[string]string, len(Types))
-	for _, t := range Types {
-		m[t] = t
+// eventType is a type's constant and its data fields.
+type eventType struct {
+	name   string
+	fields []field
+}
+
+// typesByName and dataFieldsByName are what Decode looks up for every document and key: schema and
+// dataFieldIndex without hashing.
+var (
+	typesByName      names[eventType]
+	dataFieldsByName names[int]
+)
+
+func init() {
+	for name, i := range dataFieldIndex {
+		dataFieldsByName.add(name, i)
 	}
-	return m
-}()
+	for _, typ := range Types {
+		fields := schema[typ]
+		for i := range fields {
+			fields[i].index, fields[i].ident = dataFieldIndex[fields[i].name], identifiers[fields[i].name]
+		}
+		typesByName.add(typ, eventType{name: typ, fields: fields})
+	}
+}
+
+// names finds a name among a fixed few without hashing it: they are bucketed by length, so a lookup is an index
+// and a comparison or two. (Hashing each key of each document was ~5% of an ingest worker's CPU.)
+type names[T any] struct {
+	byLen [][]named[T]
+}
+
+type named[T any] struct {
+	name  string
+	value T
+}
+
+func (n *names[T]) add(name string, v T) {
+	for len(n.byLen) <= len(name) {
+		n.byLen = append(n.byLen, nil)
+	}
+	n.byLen[len(name)] = append(n.byLen[len(name)], named[T]{name, v})
+}
+
+func (n *names[T]) get(name string) (T, bool) {
+	if len(name) < len(n.byLen) {
+		for _, e := range n.byLen[len(name)] {
+			if e.name == name {
+				return e.value, true
+			}
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+// getBytes is get for a name held in bytes, without converting them to a string.
+func (n *names[T]) getBytes(name []byte) (T, bool) {
+	if len(name) < len(n.byLen) {
+		for _, e := range n.byLen[len(name)] {
+			if string(name) == e.name {
+				return e.value, true
+			}
+		}
+	}
+	var zero T
+	return zero, false
+}
 
 // Validate checks the rules that do not depend on JSON shape. Decode calls it; producers call it before sending.
 func Validate(ev Event) error {
@@ -338,14 +405,15 @@ func Validate(ev Event) error {
 	if ev.Source == "" {
 		return fail(ReasonMissingField, "source", "must not be empty")
 	}
-	if _, ok := schema[ev.Type]; !ok {
+	typ, ok := typesByName.get(ev.Type)
+	if !ok {
 		return fail(ReasonUnknownType, "type", "unknown event type %q", ev.Type)
 	}
 	if ev.Time.IsZero() {
 		return fail(ReasonInvalidTime, "time", "required")
 	}
 	d := ev.Data
-	for _, f := range schema[ev.Type] {
+	for _, f := range typ.fields {
 		if f.required && f.kind == kString && stringField(d, f.name) == "" {
 			return fail(ReasonMissingField, "data."+f.name, "required")
 		}
