@@ -263,6 +263,7 @@ func (w *worker) dispatch(ctx context.Context, in <-chan kafka.Message, work, or
 			}
 		}
 		c.caughtUp = lag.caughtUp()
+		c.countMessages()
 		// The batcher learns the order first; it waits for the chunk to be decoded.
 		select {
 		case ordered <- c:
@@ -309,9 +310,20 @@ func (w *worker) newChunk(first kafka.Message) *chunk {
 }
 
 func (c *chunk) add(t *topicState, m kafka.Message) {
-	t.messages.Inc()
 	c.msgs = append(c.msgs, m)
 	c.topics = append(c.topics, t)
+}
+
+// countMessages adds c's messages to leadthrough_ingest_messages_total: one Add per run of one topic's messages.
+func (c *chunk) countMessages() {
+	for i := 0; i < len(c.topics); {
+		t, n := c.topics[i], 1
+		for i+n < len(c.topics) && c.topics[i+n] == t {
+			n++
+		}
+		t.messages.Add(float64(n))
+		i += n
+	}
 }
 
 // decode is the processor stage, on DecodeWorkers goroutines. It does not log.
@@ -371,6 +383,9 @@ func decode(d Decoder, value []byte) (evs []event.Event, err error) {
 	evs, err = d.Decode(value)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := d.(cloudEvents); ok {
+		return evs, nil // event.Decode ends with event.Validate
 	}
 	for i := range evs {
 		if err := event.Validate(evs[i]); err != nil {
