@@ -27,9 +27,9 @@ func BenchmarkProcessOverDecode(b *testing.B) {
 	}
 	w := newWorker(cfg, nil, nil, nil, cfg.Logger)
 	t := w.topicState(DefaultTopic)
-	c := &chunk{}
+	c := &chunk{topic: t}
 	for i := range chunkSize {
-		c.add(t, kafka.Message{Topic: DefaultTopic, Partition: 1, Offset: int64(i), Value: value})
+		c.msgs = append(c.msgs, kafka.Message{Topic: DefaultTopic, Partition: 1, Offset: int64(i), Value: value})
 	}
 	bt := newBatch()
 	process := func() { // one chunk: decode, validate, move into a batch, track offsets

@@ -4,12 +4,12 @@
 // input is data, not an error: it goes to the topic's dead-letter topic with the reason and the original
 // topic/partition/offset in headers, is counted, and never stops or blocks a partition.
 //
-// The stages are seams in the manner of Benthos: the input (a kafka-go consumer group reader whose ack is the
-// offset commit), the processor (a Decoder per topic, then event.Validate), and the outputs (the Sink for events,
+// The stages are seams in the manner of Benthos: the input (a kafka-go consumer group and a connection per
+// assigned partition, whose ack is the offset commit), the processor (a Decoder per topic, then event.Validate), and the outputs (the Sink for events,
 // a kafka-go writer for dead letters).
 //
 // Delivery is at least once for events and dead letters alike: a batch that was not committed (a crash, a stop, a
-// rebalance) is read again. It must never commit an offset whose events and dead letters are not safely written,
+// rebalance: a worker reads one generation of the group, and stops with it) is read again. It must never commit an offset whose events and dead letters are not safely written,
 // never skip a batch the Sink rejected, and never log per message. It knows nothing of ClickHouse: the Sink is implemented elsewhere.
 package ingest
 

@@ -84,8 +84,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"stage"}),
 		backpressureSeconds: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "leadthrough_ingest_backpressure_seconds_total",
-			Help: "Time the fetcher waited for the pipeline to take a message: when it grows at about 1 s/s, the " +
-				"sink (or decoding) is the bottleneck, not Kafka.",
+			Help: "Time the input stage waited for the pipeline to take a run of fetched messages: when it grows at " +
+				"about 1 s/s, the sink (or decoding) is the bottleneck, not Kafka.",
 		}),
 	}
 	m.stageSeconds.fetch = m.stageSecondsVec.WithLabelValues("fetch")

@@ -17,10 +17,10 @@ import (
 // overlap, decoding uses every core, and memory is bounded by backpressure (a full channel holds the stage before
 // it back, down to the consumer, which then stops fetching), not by the backlog:
 //
-//	fetch ─► dispatch ─► decode ×DecodeWorkers ─► batch ─► output (dead letters, sink, commit)
+//	read ×partitions ─► dispatch ─► decode ×DecodeWorkers ─► batch ─► output (dead letters, sink, commit)
 //
-// fetch reads messages one at a time from the consumer. dispatch cuts them into chunks of at most chunkSize
-// messages, fewer when nothing more is at hand, and hands each chunk to the decoders and, in the same order, to the
+// Each assigned partition is read on its own connection (consumer.go), in runs of at most chunkSize messages of
+// one fetch. dispatch makes each run a chunk and hands it to the decoders and, in the same order, to the
 // batcher. The batcher takes chunks in that order as they are decoded, so a batch holds each partition's messages
 // in offset order, and it cuts batches at message boundaries by Config.BatchSize and Config.BatchBytes (a
 // PreparingSink builds each batch's events in its own form as it fills). With a StreamingSink and one writer the
@@ -32,6 +32,9 @@ import (
 // chunkSize is the most messages dispatched to a decoder at once: enough to make the hand-over cheap per message,
 // few enough to spread the work over the decoders. It does not bound batches: they are cut between messages.
 const chunkSize = 256
+
+// runsReady is how many runs the partitions' readers may have read ahead of dispatch (up to 1,024 messages).
+const runsReady = 4
 
 type topicState struct {
 	decoder  Decoder
@@ -49,10 +52,10 @@ type deadLabel struct {
 	reason event.Reason
 }
 
-// chunk is a run of consecutive messages and, once decoded is closed, what they decoded to.
+// chunk is a run of consecutive messages of one partition and, once decoded is closed, what they decoded to.
 type chunk struct {
-	msgs   []kafka.Message
-	topics []*topicState // of each message
+	msgs  []kafka.Message
+	topic *topicState
 
 	// Set by the decoder. Message i's events are records[recEnd[i-1]:recEnd[i]] (from 0 for i == 0); a message
 	// with a dead letter (deadAt[i] >= 0) has none.
@@ -63,8 +66,8 @@ type chunk struct {
 	deadLabels []deadLabel
 	decoded    chan struct{}
 
-	// caughtUp: when dispatch took the chunk's last message, it was the last one the broker had in every partition
-	// this worker had read from (by the high watermarks kafka-go reports).
+	// caughtUp: when dispatch took the chunk, every partition this worker had read from had been read to the end
+	// the broker reported (its high watermark) when it was fetched.
 	caughtUp bool
 
 	next int // the batcher's position: messages before it are in a batch
@@ -174,7 +177,11 @@ func (w *worker) run(ctx context.Context) (rewind bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	messages := make(chan kafka.Message, chunkSize)
+	// The partitions are read until every stage has stopped: the output stage's last commit still needs the
+	// generation they belong to.
+	readCtx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopReading()
+	runs := make(chan run, runsReady)
 	work := make(chan *chunk, w.cfg.DecodeWorkers)
 	ordered := make(chan *chunk, 2*w.cfg.DecodeWorkers+1)
 	full := make(chan *batch) // unbuffered: a batch is handed over when the output stage is ready for it
@@ -182,8 +189,8 @@ func (w *worker) run(ctx context.Context) (rewind bool) {
 	for range w.cfg.Writers + 1 {
 		free <- newBatch()
 	}
-	wg.Go(func() { w.fetch(ctx, messages) })
-	wg.Go(func() { w.dispatch(ctx, messages, work, ordered) })
+	w.in.read(readCtx, runs)
+	wg.Go(func() { w.dispatch(ctx, runs, work, ordered) })
 	for range w.cfg.DecodeWorkers {
 		wg.Go(func() { w.decode(ctx, work) })
 	}
@@ -200,70 +207,26 @@ func (w *worker) run(ctx context.Context) (rewind bool) {
 	return rewind
 }
 
-// fetch is the input stage. The consumer keeps retrying underneath and surfaces errors as they happen; every one of
-// them is retried here, io.EOF included: kafka-go reports a consumer-group join that failed on a dropped connection
-// as a bare io.EOF, the same value it returns once the reader is closed, and the reader is only closed after the
-// worker stopped. (Treating that EOF as the end once made a worker exit in the middle of a rebalance.)
-func (w *worker) fetch(ctx context.Context, out chan<- kafka.Message) {
-	fetchErrors := 0
-	ready := time.Now() // when the pipeline took the last message: waiting for Kafka starts there
+// dispatch is the input stage: it makes each run of messages the partitions' readers send a chunk, and hands it
+// to the decoders and the batcher. It also tracks each partition's lag, for the batcher, and times the waits: for
+// a run (fetch, waiting for Kafka) and for the pipeline to take a chunk (backpressure).
+func (w *worker) dispatch(ctx context.Context, in <-chan run, work, ordered chan<- *chunk) {
+	var lag lagTracker
+	ready := time.Now() // when the pipeline took the last chunk: waiting for Kafka starts there
 	for {
-		m, err := w.in.FetchMessage(ctx)
+		var r run
+		select {
+		case r = <-in:
+		case <-ctx.Done():
+			return
+		}
 		fetched := time.Now()
 		w.metrics.stageSeconds.fetch.Add(fetched.Sub(ready).Seconds())
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			fetchErrors++
-			delay := backoff(fetchErrors)
-			w.log.Warn("fetch failed; retrying", "attempt", fetchErrors, "retry_in", delay, "err", err)
-			sleep(ctx, delay)
-			ready = time.Now()
-			continue
-		}
-		fetchErrors = 0
-		select {
-		case out <- m:
-			ready = fetched // taken at once: no backpressure, and no second clock reading per message
-			continue
-		default:
-		}
-		select {
-		case out <- m:
-		case <-ctx.Done():
-			return
-		}
-		ready = time.Now()
-		w.metrics.backpressureSeconds.Add(ready.Sub(fetched).Seconds())
-	}
-}
-
-// dispatch cuts the message stream into chunks: a chunk goes out as soon as no further message is waiting, so a
-// quiet topic's messages are not held back for company. It also tracks each partition's lag, for the batcher.
-func (w *worker) dispatch(ctx context.Context, in <-chan kafka.Message, work, ordered chan<- *chunk) {
-	var lag lagTracker
-	for {
-		var c *chunk
-		select {
-		case m := <-in:
-			c = w.newChunk(m)
-			lag.track(m)
-		case <-ctx.Done():
-			return
-		}
-	fill:
-		for len(c.msgs) < chunkSize {
-			select {
-			case m := <-in:
-				c.add(w.topicState(m.Topic), m)
-				lag.track(m)
-			default:
-				break fill
-			}
-		}
+		first := r.msgs[0]
+		c := &chunk{msgs: r.msgs, topic: w.topicState(first.Topic), decoded: make(chan struct{})}
+		c.topic.messages.Add(float64(len(c.msgs)))
+		lag.track(partitionKey{first.Topic, first.Partition}, r.lagging)
 		c.caughtUp = lag.caughtUp()
-		c.countMessages()
 		// The batcher learns the order first; it waits for the chunk to be decoded.
 		select {
 		case ordered <- c:
@@ -275,26 +238,26 @@ func (w *worker) dispatch(ctx context.Context, in <-chan kafka.Message, work, or
 		case <-ctx.Done():
 			return
 		}
+		ready = time.Now()
+		w.metrics.backpressureSeconds.Add(ready.Sub(fetched).Seconds())
 	}
 }
 
-// lagTracker knows, per partition read so far, whether its latest message was the last the broker had when it was
-// fetched (kafka-go sets Message.HighWaterMark from the fetch response). Partitions not read yet are unknown to it;
-// a message without a high watermark (0) counts as lagging. Both only make caughtUp rarer, never wrong for long.
+// lagTracker knows, per partition read so far, whether its latest run ended before the broker's high watermark
+// at the time it was fetched. Partitions not read yet are unknown to it, which only makes caughtUp come early: a
+// batch is cut sooner than it could have been.
 type lagTracker struct {
 	lagging map[partitionKey]bool
-	behind  int // partitions whose latest message was not the last
+	behind  int // partitions whose latest run was not the last
 }
 
-func (l *lagTracker) track(m kafka.Message) {
+func (l *lagTracker) track(k partitionKey, lagging bool) {
 	if l.lagging == nil {
 		l.lagging = make(map[partitionKey]bool)
 	}
-	k := partitionKey{m.Topic, m.Partition}
 	if l.lagging[k] {
 		l.behind--
 	}
-	lagging := m.HighWaterMark <= 0 || m.Offset+1 < m.HighWaterMark
 	if lagging {
 		l.behind++
 	}
@@ -302,29 +265,6 @@ func (l *lagTracker) track(m kafka.Message) {
 }
 
 func (l *lagTracker) caughtUp() bool { return len(l.lagging) > 0 && l.behind == 0 }
-
-func (w *worker) newChunk(first kafka.Message) *chunk {
-	c := &chunk{decoded: make(chan struct{})}
-	c.add(w.topicState(first.Topic), first)
-	return c
-}
-
-func (c *chunk) add(t *topicState, m kafka.Message) {
-	c.msgs = append(c.msgs, m)
-	c.topics = append(c.topics, t)
-}
-
-// countMessages adds c's messages to leadthrough_ingest_messages_total: one Add per run of one topic's messages.
-func (c *chunk) countMessages() {
-	for i := 0; i < len(c.topics); {
-		t, n := c.topics[i], 1
-		for i+n < len(c.topics) && c.topics[i+n] == t {
-			n++
-		}
-		t.messages.Add(float64(n))
-		i += n
-	}
-}
 
 // decode is the processor stage, on DecodeWorkers goroutines. It does not log.
 func (w *worker) decode(ctx context.Context, work <-chan *chunk) {
@@ -346,7 +286,7 @@ func (w *worker) decodeChunk(c *chunk) {
 	c.deadAt = make([]int, len(c.msgs))
 	c.records = make([]Record, 0, len(c.msgs))
 	for i := range c.msgs {
-		m, t := &c.msgs[i], c.topics[i]
+		m, t := &c.msgs[i], c.topic
 		c.deadAt[i] = -1
 		var evs []event.Event
 		err := oversizedOrNil(len(m.Value), w.cfg.MaxMessageBytes)

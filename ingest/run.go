@@ -62,50 +62,26 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 		return err
 	}
 
-	readerConfig := kafka.ReaderConfig{
-		Brokers:     cfg.Brokers,
-		GroupID:     cfg.GroupID,
-		GroupTopics: cfg.topicNames(),
-		Dialer:      dialer,
-		StartOffset: kafka.FirstOffset,
-		// Synchronous commits: CommitMessages returns once the broker stored the offsets.
-		CommitInterval: 0,
-		MinBytes:       1,
-		// At least one whole message of the allowed size per fetch; brokers still return a larger first record
-		// batch (KIP-74), which is then dead-lettered as oversized.
-		MaxBytes: 2 * max(cfg.MaxMessageBytes, DefaultMaxMessageBytes),
-		MaxWait:  fetchMaxWait,
-		// Messages the consumer holds ready for the pipeline (kafka-go's default is 100); the pipeline's own channels
-		// bound what is past it.
-		QueueCapacity:         4 * chunkSize,
-		WatchPartitionChanges: true,
-		IsolationLevel:        kafka.ReadCommitted,
-		ReadLagInterval:       -1,
-		// The first join on a fresh cluster fails while the broker creates __consumer_offsets; kafka-go would
-		// then idle 5s.
-		JoinGroupBackoff: time.Second,
-		// Group timeouts: see Config.SessionTimeout and Config.RebalanceTimeout.
-		SessionTimeout:    cfg.SessionTimeout,
-		RebalanceTimeout:  cfg.RebalanceTimeout,
-		HeartbeatInterval: cfg.heartbeatInterval(),
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			log.Warn(fmt.Sprintf(msg, args...), "source", "kafka-go reader")
-		}),
-	}
+	c := &consumer{cfg: cfg, dialer: dialer, log: log}
 	dlq := newDeadLetterWriter(cfg, transport, log)
 	log.Info("ingest started", "topics", cfg.topicNames(), "brokers", cfg.Brokers, "connection", cfg.Kafka)
 	for rereads := 0; ; {
-		reader := kafka.NewReader(readerConfig)
-		w := newWorker(cfg, sink, reader, dlq, log)
-		rewind := w.run(ctx)
-		// Closing the reader leaves the group; a new reader joins it again and starts from the committed offsets.
-		if cerr := reader.Close(); cerr != nil {
-			log.Warn("closing the consumer", "err", cerr)
+		group, err := kafka.NewConsumerGroup(c.groupConfig())
+		if err != nil {
+			return fmt.Errorf("ingest: %w", err) // only an invalid configuration
+		}
+		committed, rewind := readGenerations(ctx, c, group, func(in input, ctx context.Context) (*worker, bool) {
+			w := newWorker(cfg, sink, in, dlq, log)
+			return w, w.run(ctx)
+		})
+		// Closing the group leaves it; a new member joins it again and starts from the committed offsets.
+		if cerr := group.Close(); cerr != nil {
+			log.Warn("leaving the consumer group", "err", cerr)
 		}
 		if !rewind || ctx.Err() != nil {
 			break
 		}
-		if w.committed {
+		if committed {
 			rereads = 0
 		}
 		rereads++
@@ -172,9 +148,43 @@ func ensureTopics(ctx context.Context, transport *kafka.Transport, cfg Config, l
 	}
 }
 
-// input is the consumer seam: FetchMessage reads the next message, CommitMessages acknowledges everything up to and
-// including the given messages of their partitions. *kafka.Reader implements it.
+// readGenerations runs one worker per generation of the group until ctx ends or a worker asks to read again from
+// the committed offsets (rewind). A worker stops when its generation ends (a rebalance); what it had not committed
+// is read again by the partitions' next owners. committed reports whether any worker committed.
+func readGenerations(ctx context.Context, c *consumer, group *kafka.ConsumerGroup,
+	work func(input, context.Context) (*worker, bool)) (committed, rewind bool) {
+	for ctx.Err() == nil {
+		gen, err := group.Next(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("joining the consumer group failed; retrying", "err", err)
+			}
+			continue // the group retries with JoinGroupBackoff
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		// The generation runs its functions until it ends; this one ends the worker with it.
+		gen.Start(func(genCtx context.Context) {
+			select {
+			case <-genCtx.Done():
+				cancel()
+			case <-wctx.Done():
+				<-genCtx.Done() // returning would end the generation
+			}
+		})
+		w, again := work(generation{c: c, gen: gen}, wctx)
+		cancel()
+		committed = committed || w.committed
+		if again {
+			return committed, true
+		}
+	}
+	return committed, false
+}
+
+// input is the consumer seam: read starts reading the assigned partitions, each sending its messages in runs, in
+// offset order, until ctx ends; CommitMessages acknowledges everything up to and including the given messages of
+// their partitions. generation implements it.
 type input interface {
-	FetchMessage(ctx context.Context) (kafka.Message, error)
+	read(ctx context.Context, out chan<- run)
 	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
 }

@@ -138,8 +138,8 @@ func (c Config) String() string {
 // LogValue logs c as String does.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
-// Dialer returns a dialer for kafka.ReaderConfig.Dialer (consumer groups), connecting as c says. Its errors match
-// ErrConfig.
+// Dialer returns a dialer for consumer groups and their partitions' connections, connecting as c says. Its errors
+// match ErrConfig.
 func (c Config) Dialer(clientID string) (*kafka.Dialer, error) {
 	tlsConfig, mech, err := c.build()
 	if err != nil {
