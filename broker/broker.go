@@ -160,6 +160,12 @@ func (b *Broker) persistAutoCreated(req kmsg.Request) (kmsg.Response, error, boo
 // Addr is the host:port the broker listens on and advertises, with the actual port when Listen asked for port 0.
 func (b *Broker) Addr() string { return b.addr }
 
+// DeleteRecords removes a partition's messages before offset, as retention does: a consumer whose committed offset
+// is older must carry on from the first message that is left.
+func (b *Broker) DeleteRecords(topic string, partition int, offset int64) error {
+	return b.cluster.DeleteRecords(topic, int32(partition), offset)
+}
+
 // Close stops accepting clients, persists state when DataDir is set, and releases the port. It is safe to call
 // more than once.
 func (b *Broker) Close() { b.cluster.Close() }

@@ -109,6 +109,9 @@ func (c *consumer) readPartition(ctx context.Context, topic string, partition in
 		}
 		conn, err := c.dialLeader(ctx, topic, partition)
 		if err == nil {
+			// A fetch waits on the socket, not on ctx: end the wait when ctx ends, so that a rebalance or a stop
+			// need not wait for the broker to answer.
+			stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 			if offset, err = seek(conn, offset); err == nil {
 				var progressed bool
 				progressed, err = c.readFrom(ctx, conn, &offset, out)
@@ -116,6 +119,7 @@ func (c *consumer) readPartition(ctx context.Context, topic string, partition in
 					attempt = 0
 				}
 			}
+			stop()
 			conn.Close()
 		}
 		if ctx.Err() != nil {
