@@ -119,7 +119,8 @@ func Decode(raw []byte) (Event, error) {
 		return ev, fail(ReasonInvalidUTF8, "", "message is not valid UTF-8")
 	}
 	var top struct{ spec, id, source, typ, time, contentType, base64, data span }
-	s := scanner{data: raw}
+	var values [numDataFields]span // the members of data
+	s := scanner{data: raw, dataFields: &values}
 	s.skipSpace()
 	ok := s.pos < len(raw) && raw[s.pos] == '{' && s.object(func(key, value span) {
 		switch string(jsonValue(raw[key.start:key.end]).unquoted()) {
@@ -191,13 +192,6 @@ func Decode(raw []byte) (Event, error) {
 	if !data.isObject() {
 		return ev, fail(ReasonWrongType, "data", "must be an object")
 	}
-	var values [numDataFields]span
-	ds := scanner{data: raw, pos: top.data.start}
-	ds.object(func(key, value span) { // validated above: cannot fail
-		if i, ok := dataFieldsByName.getBytes(jsonValue(raw[key.start:key.end]).unquoted()); ok {
-			values[i] = value
-		}
-	})
 	for _, f := range fields {
 		if err := decodeField(at(values[f.index]), f, &ev.Data); err != nil {
 			return ev, err

@@ -29,6 +29,11 @@ type scanner struct {
 	data  []byte
 	pos   int
 	depth int
+
+	// dataFields, if set, receives where the members of the outermost object's member "data" are, by their index
+	// in dataFieldIndex, when data is an object (only its last occurrence's, as with every repeated key): Decode
+	// reads them in the one pass that validates the document.
+	dataFields *[numDataFields]span
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
@@ -94,7 +99,13 @@ func (s *scanner) object(member func(key, value span)) bool {
 			return false
 		}
 		s.pos++
-		v, ok := s.value()
+		var v span
+		var ok bool
+		if s.depth == 1 && s.dataFields != nil && jsonValue(s.data[key.start:key.end]).equals("data") {
+			v, ok = s.dataValue()
+		} else {
+			v, ok = s.value()
+		}
 		if !ok {
 			return false
 		}
@@ -116,6 +127,22 @@ func (s *scanner) object(member func(key, value span)) bool {
 			return false
 		}
 	}
+}
+
+// dataValue reads the value of the outermost object's member "data", as value does, and records the members of an
+// object in dataFields.
+func (s *scanner) dataValue() (span, bool) {
+	*s.dataFields = [numDataFields]span{}
+	if s.skipSpace(); s.pos >= len(s.data) || s.data[s.pos] != '{' {
+		return s.value()
+	}
+	start := s.pos
+	ok := s.object(func(key, value span) {
+		if i, ok := dataFieldsByName.getBytes(jsonValue(s.data[key.start:key.end]).unquoted()); ok {
+			s.dataFields[i] = value
+		}
+	})
+	return span{start, s.pos}, ok
 }
 
 func (s *scanner) array() bool {
