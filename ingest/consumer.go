@@ -23,10 +23,15 @@ import (
 // run handed to the pipeline (kafka-go's Reader uses the same 10s, reset after each message).
 const readBatchTimeout = 10 * time.Second
 
-// run is a stretch of one partition's messages in offset order, at most chunkSize of them, from one fetch.
+// run is a stretch of one partition's messages in offset order, at most chunkSize of them, from one fetch, or no
+// message at all: news of the partition's lag only.
 type run struct {
-	msgs []kafka.Message
-	// lagging: the broker had more of the partition than this run ends with, when it was fetched.
+	topic     string
+	partition int
+	msgs      []kafka.Message
+	// lagging: the broker had more of the partition than this run ends with, when it was fetched. A partition's
+	// first run is an empty one that says it is lagging; an empty run that says it is not comes when a fetch found
+	// nothing more.
 	lagging bool
 }
 
@@ -74,7 +79,8 @@ func (g generation) read(ctx context.Context, out chan<- run) {
 				defer cancel()
 				stop := context.AfterFunc(genCtx, cancel)
 				defer stop()
-				g.c.readPartition(ctx, topic, p.ID, p.Offset, out)
+				r := partitionReader{c: g.c, topic: topic, partition: p.ID, offset: p.Offset, out: out}
+				r.read(ctx)
 			})
 		}
 	}
@@ -99,22 +105,34 @@ func (g generation) CommitMessages(ctx context.Context, msgs ...kafka.Message) e
 	}
 }
 
-// readPartition reads one partition from offset (an absolute offset, or kafka.FirstOffset when the group has none
-// committed) until ctx ends. Every failure is logged and retried on a new connection, with backoff, as kafka-go's
-// Reader does: a moved leader, a restarted broker, a dropped connection.
-func (c *consumer) readPartition(ctx context.Context, topic string, partition int, offset int64, out chan<- run) {
+// partitionReader reads one assigned partition for a worker.
+type partitionReader struct {
+	c         *consumer
+	topic     string
+	partition int
+	offset    int64 // the next to read: an absolute offset, or kafka.FirstOffset when the group has none committed
+	lagging   bool  // what the last run sent said
+	out       chan<- run
+}
+
+// read reads the partition until ctx ends. Every failure is logged and retried on a new connection, with backoff,
+// as kafka-go's Reader does: a moved leader, a restarted broker, a dropped connection.
+func (r *partitionReader) read(ctx context.Context) {
+	if !r.send(ctx, nil, true) {
+		return
+	}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 && !sleep(ctx, backoff(attempt)) {
 			return
 		}
-		conn, err := c.dialLeader(ctx, topic, partition)
+		conn, err := r.c.dialLeader(ctx, r.topic, r.partition)
 		if err == nil {
 			// A fetch waits on the socket, not on ctx: end the wait when ctx ends, so that a rebalance or a stop
 			// need not wait for the broker to answer.
 			stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-			if offset, err = seek(conn, offset); err == nil {
+			if r.offset, err = seek(conn, r.offset); err == nil {
 				var progressed bool
-				progressed, err = c.readFrom(ctx, conn, &offset, out)
+				progressed, err = r.readFrom(ctx, conn)
 				if progressed {
 					attempt = 0
 				}
@@ -129,8 +147,22 @@ func (c *consumer) readPartition(ctx context.Context, topic string, partition in
 		if attempt < 2 && retriable(err) { // a leader moving or a broker restarting takes a moment
 			level = slog.LevelDebug
 		}
-		c.log.Log(ctx, level, "reading a partition failed; retrying", "topic", topic, "partition", partition,
-			"offset", offset, "attempt", attempt+1, "err", err)
+		r.c.log.Log(ctx, level, "reading a partition failed; retrying", "topic", r.topic, "partition", r.partition,
+			"offset", r.offset, "attempt", attempt+1, "err", err)
+	}
+}
+
+// send hands a run to the pipeline; false when ctx ended first.
+func (r *partitionReader) send(ctx context.Context, msgs []kafka.Message, lagging bool) bool {
+	select {
+	case r.out <- run{topic: r.topic, partition: r.partition, msgs: msgs, lagging: lagging}:
+		r.lagging = lagging
+		if len(msgs) > 0 {
+			r.offset = msgs[len(msgs)-1].Offset + 1
+		}
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -165,21 +197,18 @@ func seek(conn *kafka.Conn, offset int64) (int64, error) {
 	return offset, nil
 }
 
-// readFrom fetches batch after batch from conn and sends their messages on in runs; offset follows what was sent.
-// It returns the error that ended it; progressed reports whether a message was read.
-func (c *consumer) readFrom(ctx context.Context, conn *kafka.Conn, offset *int64, out chan<- run) (progressed bool, err error) {
-	maxBytes := 2 * max(c.cfg.MaxMessageBytes, DefaultMaxMessageBytes)
+// readFrom fetches batch after batch from conn and sends their messages on in runs. It returns the error that
+// ended it; progressed reports whether a message was read.
+func (r *partitionReader) readFrom(ctx context.Context, conn *kafka.Conn) (progressed bool, err error) {
+	maxBytes := 2 * max(r.c.cfg.MaxMessageBytes, DefaultMaxMessageBytes)
 	send := func(msgs []kafka.Message, lagging bool) bool {
-		select {
-		case out <- run{msgs: msgs, lagging: lagging}:
-			*offset = msgs[len(msgs)-1].Offset + 1
-			progressed = true
-			// The rest of the batch waited in the socket meanwhile: give it a fresh timeout.
-			conn.SetReadDeadline(time.Now().Add(readBatchTimeout))
-			return true
-		case <-ctx.Done():
+		if !r.send(ctx, msgs, lagging) {
 			return false
 		}
+		progressed = true
+		// The rest of the batch waited in the socket meanwhile: give it a fresh timeout.
+		conn.SetReadDeadline(time.Now().Add(readBatchTimeout))
+		return true
 	}
 	for {
 		conn.SetReadDeadline(time.Now().Add(fetchMaxWait))
@@ -199,7 +228,7 @@ func (c *consumer) readFrom(ctx context.Context, conn *kafka.Conn, offset *int64
 				break
 			}
 			if msgs = append(msgs, m); len(msgs) == chunkSize {
-				if !send(msgs, true) {
+				if !send(msgs, m.Offset+1 < hwm) {
 					b.Close()
 					return progressed, ctx.Err()
 				}
@@ -212,7 +241,10 @@ func (c *consumer) readFrom(ctx context.Context, conn *kafka.Conn, offset *int64
 		}
 		switch {
 		case err == nil, errors.Is(err, io.EOF), errors.Is(err, kafka.RequestTimedOut):
-			// The end of a fetch, or an idle partition: fetch again.
+			// The end of a fetch, or an idle partition: fetch again. One that found nothing more says so once.
+			if len(msgs) == 0 && r.lagging && r.offset >= hwm && !r.send(ctx, nil, false) {
+				return progressed, ctx.Err()
+			}
 		default:
 			return progressed, err
 		}

@@ -220,12 +220,28 @@ func (w *worker) dispatch(ctx context.Context, in <-chan run, work, ordered chan
 		case <-ctx.Done():
 			return
 		}
+		k := partitionKey{r.topic, r.partition}
+		if len(r.msgs) == 0 {
+			was := lag.caughtUp()
+			if lag.track(k, r.lagging); was || !lag.caughtUp() {
+				continue
+			}
+			// The last partition was read to its end after its last messages were dispatched: an empty chunk
+			// tells the batcher.
+			c := &chunk{caughtUp: true, decoded: make(chan struct{})}
+			close(c.decoded)
+			select {
+			case ordered <- c:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
 		fetched := time.Now()
 		w.metrics.stageSeconds.fetch.Add(fetched.Sub(ready).Seconds())
-		first := r.msgs[0]
-		c := &chunk{msgs: r.msgs, topic: w.topicState(first.Topic), decoded: make(chan struct{})}
+		c := &chunk{msgs: r.msgs, topic: w.topicState(r.topic), decoded: make(chan struct{})}
 		c.topic.messages.Add(float64(len(c.msgs)))
-		lag.track(partitionKey{first.Topic, first.Partition}, r.lagging)
+		lag.track(k, r.lagging)
 		c.caughtUp = lag.caughtUp()
 		// The batcher learns the order first; it waits for the chunk to be decoded.
 		select {
@@ -243,9 +259,9 @@ func (w *worker) dispatch(ctx context.Context, in <-chan run, work, ordered chan
 	}
 }
 
-// lagTracker knows, per partition read so far, whether its latest run ended before the broker's high watermark
-// at the time it was fetched. Partitions not read yet are unknown to it, which only makes caughtUp come early: a
-// batch is cut sooner than it could have been.
+// lagTracker knows, per partition being read, whether its latest run ended before the broker's high watermark at
+// the time it was fetched. Every partition's reader says it is lagging before it reads anything, so the worker is
+// caught up only once every partition it reads was read to its end.
 type lagTracker struct {
 	lagging map[partitionKey]bool
 	behind  int // partitions whose latest run was not the last
@@ -360,7 +376,7 @@ func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *
 		if current != nil {
 			wasEmpty := b.empty()
 			if w.fill(b, current) {
-				if current.caughtUp && backlog && len(ordered) == 0 {
+				if current.caughtUp && backlog && !b.empty() && len(ordered) == 0 {
 					due = true
 				}
 				current = nil
@@ -421,36 +437,43 @@ func (w *worker) full(b *batch) bool {
 // fill moves c's messages into b, in order, until b is full; it reports whether c is used up. A message is never
 // split: its events all go into one batch, so a fanned-out message may overshoot BatchSize.
 func (w *worker) fill(b *batch, c *chunk) bool {
-	for ; c.next < len(c.msgs); c.next++ {
-		if w.full(b) {
-			return false
-		}
+	first := c.next
+	for ; c.next < len(c.msgs) && !w.full(b); c.next++ {
 		i := c.next
-		m := &c.msgs[i]
 		if d := c.deadAt[i]; d >= 0 {
 			b.dead = append(b.dead, c.dead[d])
 			b.deadLabels = append(b.deadLabels, c.deadLabels[d])
 		} else {
-			from := 0
-			if i > 0 {
-				from = c.recEnd[i-1]
-			}
-			evs := c.records[from:c.recEnd[i]]
-			if b.prepared != nil {
-				b.prepared.Add(evs)
-			} else {
-				b.records = append(b.records, evs...)
-			}
-			b.events += len(evs)
-			for j := range evs {
-				b.types[evs[j].Event.Type]++
-			}
+			b.events += c.recEnd[i] - c.recStart(i)
 		}
-		b.offsets.track(m.Topic, m.Partition, m.Offset)
 		b.messages++
-		b.bytes += len(m.Value)
+		b.bytes += len(c.msgs[i].Value)
 	}
-	return true
+	if c.next == first {
+		return c.next == len(c.msgs)
+	}
+	// The events of the messages moved are one stretch of c.records (a dead letter has none), added at once.
+	evs := c.records[c.recStart(first):c.recEnd[c.next-1]]
+	if b.prepared != nil {
+		b.prepared.Add(evs)
+	} else {
+		b.records = append(b.records, evs...)
+	}
+	for j := range evs {
+		b.types[evs[j].Event.Type]++
+	}
+	// A chunk is one partition's messages in offset order: the last one moved is what a commit acknowledges.
+	last := &c.msgs[c.next-1]
+	b.offsets.track(last.Topic, last.Partition, last.Offset)
+	return c.next == len(c.msgs)
+}
+
+// recStart is where message i's events start in c.records.
+func (c *chunk) recStart(i int) int {
+	if i == 0 {
+		return 0
+	}
+	return c.recEnd[i-1]
 }
 
 // output is the output stage. One goroutine seals batches in the order they were cut (PreparingSink), Writers
