@@ -69,16 +69,13 @@ type generation struct {
 	gen *kafka.Generation
 }
 
-// read starts reading every assigned partition: each sends its messages to out in runs, in offset order, until ctx
-// or the generation ends.
-func (g generation) read(ctx context.Context, out chan<- run) {
+// read starts reading every assigned partition: each sends its messages to out in runs, in offset order, until the
+// generation ends. They outlive the worker that stops first (leaving the group, or at a rebalance): the generation
+// ends as soon as one of its functions returns, and the worker's last commit still needs it.
+func (g generation) read(out chan<- run) {
 	for topic, partitions := range g.gen.Assignments {
 		for _, p := range partitions {
-			g.gen.Start(func(genCtx context.Context) {
-				ctx, cancel := context.WithCancel(ctx)
-				defer cancel()
-				stop := context.AfterFunc(genCtx, cancel)
-				defer stop()
+			g.gen.Start(func(ctx context.Context) {
 				r := partitionReader{c: g.c, topic: topic, partition: p.ID, offset: p.Offset, out: out}
 				r.read(ctx)
 			})

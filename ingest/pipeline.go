@@ -177,10 +177,6 @@ func (w *worker) run(ctx context.Context) (rewind bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	// The partitions are read until every stage has stopped: the output stage's last commit still needs the
-	// generation they belong to.
-	readCtx, stopReading := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopReading()
 	runs := make(chan run, runsReady)
 	work := make(chan *chunk, w.cfg.DecodeWorkers)
 	ordered := make(chan *chunk, 2*w.cfg.DecodeWorkers+1)
@@ -189,7 +185,7 @@ func (w *worker) run(ctx context.Context) (rewind bool) {
 	for range w.cfg.Writers + 1 {
 		free <- newBatch()
 	}
-	w.in.read(readCtx, runs)
+	w.in.read(runs)
 	wg.Go(func() { w.dispatch(ctx, runs, work, ordered) })
 	for range w.cfg.DecodeWorkers {
 		wg.Go(func() { w.decode(ctx, work) })

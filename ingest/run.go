@@ -182,9 +182,9 @@ func readGenerations(ctx context.Context, c *consumer, group *kafka.ConsumerGrou
 }
 
 // input is the consumer seam: read starts reading the assigned partitions, each sending its messages in runs, in
-// offset order, until ctx ends; CommitMessages acknowledges everything up to and including the given messages of
-// their partitions. generation implements it.
+// offset order; CommitMessages acknowledges everything up to and including the given messages of their partitions.
+// generation implements it.
 type input interface {
-	read(ctx context.Context, out chan<- run)
+	read(out chan<- run)
 	CommitMessages(ctx context.Context, msgs ...kafka.Message) error
 }
