@@ -302,7 +302,14 @@ func (w *worker) decodeChunk(c *chunk) {
 		c.deadAt[i] = -1
 		var evs []event.Event
 		err := oversizedOrNil(len(m.Value), w.cfg.MaxMessageBytes)
-		if err == nil {
+		if _, canonical := t.decoder.(cloudEvents); err == nil && canonical {
+			// One event per message, decoded in place: no slice to hold it (a few hundred bytes per message for
+			// the garbage collector).
+			c.records = append(c.records, Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+			if err = decodeCanonical(&c.records[len(c.records)-1].Event, m.Value); err != nil {
+				c.records = c.records[:len(c.records)-1]
+			}
+		} else if err == nil {
 			evs, err = decode(t.decoder, m.Value)
 		}
 		if err != nil {
@@ -315,6 +322,17 @@ func (w *worker) decodeChunk(c *chunk) {
 		}
 		c.recEnd[i] = len(c.records)
 	}
+}
+
+// decodeCanonical is decode for the canonical decoder, into ev: event.Decode ends with event.Validate.
+func decodeCanonical(ev *event.Event, value []byte) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			*ev, err = event.Event{}, fmt.Errorf("decoder %s panicked: %v", CloudEvents.Name(), p)
+		}
+	}()
+	*ev, err = event.Decode(value)
+	return err
 }
 
 func oversizedOrNil(size, limit int) error {
@@ -335,9 +353,6 @@ func decode(d Decoder, value []byte) (evs []event.Event, err error) {
 	evs, err = d.Decode(value)
 	if err != nil {
 		return nil, err
-	}
-	if _, ok := d.(cloudEvents); ok {
-		return evs, nil // event.Decode ends with event.Validate
 	}
 	for i := range evs {
 		if err := event.Validate(evs[i]); err != nil {
