@@ -37,6 +37,7 @@ func BenchmarkProcessOverDecode(b *testing.B) {
 		c.dead, c.deadLabels = c.dead[:0], c.deadLabels[:0]
 		w.decodeChunk(c)
 		w.fill(bt, c)
+		c.release()
 		bt.reset()
 	}
 	decode := func() {

@@ -296,7 +296,11 @@ func (w *worker) decode(ctx context.Context, work <-chan *chunk) {
 func (w *worker) decodeChunk(c *chunk) {
 	c.recEnd = make([]int, len(c.msgs))
 	c.deadAt = make([]int, len(c.msgs))
-	c.records = make([]Record, 0, len(c.msgs))
+	if r, ok := records.Get().(*[]Record); ok {
+		c.records = *r
+	} else {
+		c.records = make([]Record, 0, chunkSize)
+	}
 	for i := range c.msgs {
 		m, t := &c.msgs[i], c.topic
 		c.deadAt[i] = -1
@@ -321,6 +325,21 @@ func (w *worker) decodeChunk(c *chunk) {
 			c.records = append(c.records, Record{Event: evs[j], Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
 		}
 		c.recEnd[i] = len(c.records)
+	}
+}
+
+// records recycles the records of chunks: the batch they were moved into holds copies, and a chunk's records are
+// most of what a worker allocates per message.
+var records sync.Pool
+
+// release hands c's records back once the batcher has moved them all, dropping their references to the messages.
+func (c *chunk) release() {
+	if c.records != nil {
+		r := c.records
+		clear(r)
+		r = r[:0]
+		records.Put(&r)
+		c.records = nil
 	}
 }
 
@@ -390,6 +409,7 @@ func (w *worker) batch(ctx context.Context, ordered <-chan *chunk, full chan<- *
 				if current.caughtUp && backlog && !b.empty() && len(ordered) == 0 {
 					due = true
 				}
+				current.release()
 				current = nil
 			}
 			if wasEmpty && !b.empty() {
