@@ -16,11 +16,11 @@ import (
 const (
 	clientID = "leadthrough-ingest"
 
-	// fetchMaxWait bounds how long a fetch of an idle partition waits on the broker; it also bounds how long Close
-	// waits for the partition readers.
+	// fetchMaxWait bounds how long a fetch of an idle partition waits on the broker (a fetch is also cut short when
+	// its generation ends).
 	fetchMaxWait = 500 * time.Millisecond
 
-	// commitTimeout bounds one commit attempt: kafka-go parks a commit while the group rebalances.
+	// commitTimeout bounds one commit attempt (kafka-go bounds the request itself by the group's network timeout).
 	commitTimeout = 10 * time.Second
 )
 
@@ -33,9 +33,10 @@ const (
 // the unit holding them was closed without error) and their dead letters were acknowledged by the broker; a
 // failing write is retried with the same batch, with capped exponential backoff, until it succeeds or ctx is done.
 // A StreamingSink's failed unit is not retried from memory: the worker leaves the group, joins it again after the
-// same backoff and reads everything uncommitted again. On ctx cancel Run stops fetching, drops the batch it has not written
-// (its messages are redelivered to the group), commits a batch it had already written, leaves the group and closes
-// its connections.
+// same backoff and reads everything uncommitted again. A rebalance stops the worker of the generation that ends;
+// what it had not committed is read again by the partitions' next owners. On ctx cancel Run stops fetching, drops
+// the batch it has not written (its messages are redelivered to the group), commits a batch it had already
+// written, leaves the group and closes its connections.
 func Run(ctx context.Context, cfg Config, sink Sink) error {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
