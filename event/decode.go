@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Reason is a bounded classification of why an input was rejected. It is used as a metric label and a dead-letter
@@ -378,17 +379,9 @@ func (n *names[T]) get(name string) (T, bool) {
 	return zero, false
 }
 
-// getBytes is get for a name held in bytes, without converting them to a string.
+// getBytes is get for a name held in bytes, without copying them into a string (get keeps no reference to it).
 func (n *names[T]) getBytes(name []byte) (T, bool) {
-	if len(name) < len(n.byLen) {
-		for _, e := range n.byLen[len(name)] {
-			if string(name) == e.name {
-				return e.value, true
-			}
-		}
-	}
-	var zero T
-	return zero, false
+	return n.get(unsafe.String(unsafe.SliceData(name), len(name)))
 }
 
 // Validate checks the rules that do not depend on JSON shape. Decode calls it; producers call it before sending.

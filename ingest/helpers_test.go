@@ -51,6 +51,17 @@ func config(t *testing.T, addr, topic string) ingest.Config {
 	}
 }
 
+// backlog starts an embedded broker with a topic of the given partitions holding goodEvents 0 to n-1, and returns
+// a worker configuration for it.
+func backlog(t *testing.T, partitions, n int) (addr, topic string, cfg ingest.Config) {
+	t.Helper()
+	addr = embedded(t)
+	topic = unique(t, "topic")
+	createTopic(t, addr, topic, partitions)
+	produce(t, addr, topic, goodEvents(t, 0, n)...)
+	return addr, topic, config(t, addr, topic)
+}
+
 // goodEvent is a valid deal.created event, keyed by its deal.
 func goodEvent(t *testing.T, i int) kafka.Message {
 	t.Helper()

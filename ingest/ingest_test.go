@@ -74,12 +74,8 @@ func TestGoodEventsReachTheSinkAndTheGroupResumesAfterThem(t *testing.T) {
 func TestFailingSinkWriteIsRetriedAndNothingIsCommittedUntilItSucceeds(t *testing.T) {
 	for _, failures := range []int{1, 3} {
 		t.Run(fmt.Sprintf("%d failures", failures), func(t *testing.T) {
-			addr := embedded(t)
-			topic := unique(t, "topic")
-			createTopic(t, addr, topic, 3)
 			const n = 30
-			produce(t, addr, topic, goodEvents(t, 0, n)...)
-			cfg := config(t, addr, topic)
+			addr, topic, cfg := backlog(t, 3, n)
 			reg := prometheus.NewPedanticRegistry()
 			cfg.Metrics = ingest.NewMetrics(reg)
 

@@ -301,12 +301,14 @@ func (w *worker) decodeChunk(c *chunk) {
 	} else {
 		c.records = make([]Record, 0, chunkSize)
 	}
+	t := c.topic
+	_, canonical := t.decoder.(cloudEvents)
 	for i := range c.msgs {
-		m, t := &c.msgs[i], c.topic
+		m := &c.msgs[i]
 		c.deadAt[i] = -1
 		var evs []event.Event
 		err := oversizedOrNil(len(m.Value), w.cfg.MaxMessageBytes)
-		if _, canonical := t.decoder.(cloudEvents); err == nil && canonical {
+		if err == nil && canonical {
 			// One event per message, decoded in place: no slice to hold it (a few hundred bytes per message for
 			// the garbage collector).
 			c.records = append(c.records, Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
@@ -320,9 +322,10 @@ func (w *worker) decodeChunk(c *chunk) {
 			c.deadAt[i] = len(c.dead)
 			c.dead = append(c.dead, deadLetter(m, t.dlq, t.decoder.Name(), err))
 			c.deadLabels = append(c.deadLabels, deadLabel{topic: m.Topic, reason: reasonOf(err)})
-		}
-		for j := range evs {
-			c.records = append(c.records, Record{Event: evs[j], Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+		} else {
+			for j := range evs {
+				c.records = append(c.records, Record{Event: evs[j], Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+			}
 		}
 		c.recEnd[i] = len(c.records)
 	}
@@ -345,13 +348,16 @@ func (c *chunk) release() {
 
 // decodeCanonical is decode for the canonical decoder, into ev: event.Decode ends with event.Validate.
 func decodeCanonical(ev *event.Event, value []byte) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			*ev, err = event.Event{}, fmt.Errorf("decoder %s panicked: %v", CloudEvents.Name(), p)
-		}
-	}()
+	defer rejectPanic(CloudEvents, &err)
 	*ev, err = event.Decode(value)
 	return err
+}
+
+// rejectPanic, deferred, turns a panic of decoder d into the rejection of its input.
+func rejectPanic(d Decoder, err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("decoder %s panicked: %v", d.Name(), p)
+	}
 }
 
 func oversizedOrNil(size, limit int) error {
@@ -364,11 +370,7 @@ func oversizedOrNil(size, limit int) error {
 // decode runs a decoder and holds its events to the contract. A decoder that panics on some input rejects that
 // input: a panic would otherwise restart the worker on the same message forever and block its partition.
 func decode(d Decoder, value []byte) (evs []event.Event, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			evs, err = nil, fmt.Errorf("decoder %s panicked: %v", d.Name(), p)
-		}
-	}()
+	defer rejectPanic(d, &err)
 	evs, err = d.Decode(value)
 	if err != nil {
 		return nil, err

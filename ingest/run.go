@@ -71,10 +71,7 @@ func Run(ctx context.Context, cfg Config, sink Sink) error {
 		if err != nil {
 			return fmt.Errorf("ingest: %w", err) // only an invalid configuration
 		}
-		committed, rewind := readGenerations(ctx, c, group, func(in input, ctx context.Context) (*worker, bool) {
-			w := newWorker(cfg, sink, in, dlq, log)
-			return w, w.run(ctx)
-		})
+		committed, rewind := c.readGenerations(ctx, group, sink, dlq)
 		// Closing the group leaves it; a new member joins it again and starts from the committed offsets.
 		if cerr := group.Close(); cerr != nil {
 			log.Warn("leaving the consumer group", "err", cerr)
@@ -152,8 +149,8 @@ func ensureTopics(ctx context.Context, transport *kafka.Transport, cfg Config, l
 // readGenerations runs one worker per generation of the group until ctx ends or a worker asks to read again from
 // the committed offsets (rewind). A worker stops when its generation ends (a rebalance); what it had not committed
 // is read again by the partitions' next owners. committed reports whether any worker committed.
-func readGenerations(ctx context.Context, c *consumer, group *kafka.ConsumerGroup,
-	work func(input, context.Context) (*worker, bool)) (committed, rewind bool) {
+func (c *consumer) readGenerations(ctx context.Context, group *kafka.ConsumerGroup, sink Sink,
+	dlq *deadLetterWriter) (committed, rewind bool) {
 	for ctx.Err() == nil {
 		gen, err := group.Next(ctx)
 		if err != nil {
@@ -163,16 +160,13 @@ func readGenerations(ctx context.Context, c *consumer, group *kafka.ConsumerGrou
 			continue // the group retries with JoinGroupBackoff
 		}
 		wctx, cancel := context.WithCancel(ctx)
-		// The generation runs its functions until it ends; this one ends the worker with it.
+		// Ends the worker with the generation (a function the generation runs must not return before it ends).
 		gen.Start(func(genCtx context.Context) {
-			select {
-			case <-genCtx.Done():
-				cancel()
-			case <-wctx.Done():
-				<-genCtx.Done() // returning would end the generation
-			}
+			<-genCtx.Done()
+			cancel()
 		})
-		w, again := work(generation{c: c, gen: gen}, wctx)
+		w := newWorker(c.cfg, sink, generation{c: c, gen: gen}, dlq, c.log)
+		again := w.run(wctx)
 		cancel()
 		committed = committed || w.committed
 		if again {

@@ -49,6 +49,9 @@ func (u *unit) reset() {
 	u.batches, u.messages = 0, 0
 }
 
+// unitEnd is the outcome of endUnit.
+type unitEnd struct{ ok, rewind bool }
+
 // outputStream is the output stage for a StreamingSink with one writer. It writes each batch's dead letters, then
 // streams its events into the open unit, and hands the batch back to the batcher at once: memory does not grow
 // with the unit. When the unit ends, a goroutine closes it and commits its offsets while the next unit fills (the
@@ -58,13 +61,13 @@ func (u *unit) reset() {
 // produced again, as after any redelivery). It returns false when ctx ended.
 func (w *worker) outputStream(ctx context.Context, ss StreamingSink, full <-chan *batch, free chan<- *batch) (rewind bool) {
 	u, next := w.newUnit(), w.newUnit()
-	var closing chan [2]bool // the outcome (ok, rewind) of the unit closing in the background, if one is
-	// closed waits for the unit closing in the background; false when its close or commit failed.
-	settle := func(r [2]bool) bool {
+	var closing chan unitEnd // the outcome of the unit closing in the background, if one is
+	settle := func(r unitEnd) bool {
 		closing = nil
-		rewind = rewind || r[1]
-		return r[0]
+		rewind = rewind || r.rewind
+		return r.ok
 	}
+	// closed waits for the unit closing in the background; false when its close or commit failed.
 	closed := func() bool { return closing == nil || settle(<-closing) }
 	defer func() {
 		if u.st != nil {
@@ -83,10 +86,11 @@ func (w *worker) outputStream(ctx context.Context, ss StreamingSink, full <-chan
 		if u.empty() {
 			return true
 		}
-		done, ending := make(chan [2]bool, 1), u
+		done, ending := make(chan unitEnd, 1), u
 		go func() {
-			ok, again := w.endUnit(ctx, ending)
-			done <- [2]bool{ok, again}
+			var r unitEnd
+			r.ok, r.rewind = w.endUnit(ctx, ending)
+			done <- r
 		}()
 		closing, u, next = done, next, ending
 		return true

@@ -104,12 +104,8 @@ func (st *memStream) Abort() {}
 // committed; the worker reads it again from the committed offsets, and in the end every event is stored exactly
 // once and every offset is committed.
 func TestAFailedUnitIsReadAgainFromTheCommittedOffsets(t *testing.T) {
-	addr := embedded(t)
-	topic := unique(t, "topic")
-	createTopic(t, addr, topic, 3)
 	const n = 3000
-	produce(t, addr, topic, goodEvents(t, 0, n)...)
-	cfg := config(t, addr, topic)
+	addr, topic, cfg := backlog(t, 3, n)
 	cfg.BatchSize = 200 // several batches per unit
 	reg := prometheus.NewPedanticRegistry()
 	cfg.Metrics = ingest.NewMetrics(reg)
@@ -149,12 +145,8 @@ func TestAFailedUnitIsReadAgainFromTheCommittedOffsets(t *testing.T) {
 // offsets is committed, though its batches were written, and neither are those of the unit after it, which is
 // written meanwhile (units close in the background, but commit in order).
 func TestAUnitsOffsetsAreCommittedOnlyOnceItIsClosed(t *testing.T) {
-	addr := embedded(t)
-	topic := unique(t, "topic")
-	createTopic(t, addr, topic, 2)
 	const n = 500
-	produce(t, addr, topic, goodEvents(t, 0, n)...)
-	cfg := config(t, addr, topic)
+	addr, topic, cfg := backlog(t, 2, n)
 	cfg.BatchSize = 100
 	release := make(chan struct{})
 	sink := newStreamSink()
@@ -192,12 +184,8 @@ func TestAUnitsOffsetsAreCommittedOnlyOnceItIsClosed(t *testing.T) {
 // and committed as soon as the worker has read every partition to its end, not FlushInterval later; an empty
 // partition (the events have 7 keys, the topic 8 partitions) counts as read to its end once a fetch found nothing.
 func TestTheEndOfABacklogIsWrittenOnceCaughtUp(t *testing.T) {
-	addr := embedded(t)
-	topic := unique(t, "topic")
-	createTopic(t, addr, topic, 8)
 	const n = 1050 // ten full batches and a partial one
-	produce(t, addr, topic, goodEvents(t, 0, n)...)
-	cfg := config(t, addr, topic)
+	addr, topic, cfg := backlog(t, 8, n)
 	cfg.BatchSize = 100
 	cfg.FlushInterval = time.Hour // never the reason a batch is cut here
 	sink := newStreamSink()
