@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 )
 
 // Reason is a bounded classification of why an input was rejected. It is used as a metric label and a dead-letter
@@ -124,7 +123,7 @@ func Decode(raw []byte) (Event, error) {
 	s := scanner{data: raw, dataFields: &values}
 	s.skipSpace()
 	ok := s.pos < len(raw) && raw[s.pos] == '{' && s.object(func(key, value span) {
-		switch string(jsonValue(raw[key.start:key.end]).unquoted()) {
+		switch text(raw, key) {
 		case "specversion":
 			top.spec = value
 		case "id":
@@ -148,20 +147,20 @@ func Decode(raw []byte) (Event, error) {
 	}
 	at := func(v span) jsonValue { return raw[v.start:v.end] }
 
-	spec, err := requiredText(at(top.spec), "specversion")
+	spec, err := requiredText(raw, top.spec, "specversion")
 	if err != nil {
 		return ev, err
 	}
 	if spec != SpecVersion {
 		return ev, fail(ReasonSpecVersion, "specversion", "must be %q, got %q", SpecVersion, spec)
 	}
-	if ev.ID, err = requiredText(at(top.id), "id"); err != nil {
+	if ev.ID, err = requiredText(raw, top.id, "id"); err != nil {
 		return ev, err
 	}
-	if ev.Source, err = requiredText(at(top.source), "source"); err != nil {
+	if ev.Source, err = requiredText(raw, top.source, "source"); err != nil {
 		return ev, err
 	}
-	if ev.Type, err = requiredText(at(top.typ), "type"); err != nil {
+	if ev.Type, err = requiredText(raw, top.typ, "type"); err != nil {
 		return ev, err
 	}
 	typ, ok := typesByName.get(ev.Type)
@@ -170,7 +169,7 @@ func Decode(raw []byte) (Event, error) {
 	}
 	ev.Type = typ.name // shares the constant's memory instead of a copy per event
 	fields := typ.fields
-	ts, err := requiredText(at(top.time), "time")
+	ts, err := requiredText(raw, top.time, "time")
 	if err != nil {
 		return ev, err
 	}
@@ -194,31 +193,33 @@ func Decode(raw []byte) (Event, error) {
 		return ev, fail(ReasonWrongType, "data", "must be an object")
 	}
 	for _, f := range fields {
-		if err := decodeField(at(values[f.index]), f, &ev.Data); err != nil {
+		if err := decodeField(raw, values[f.index], f, &ev.Data); err != nil {
 			return ev, err
 		}
 	}
-	return ev, Validate(ev)
+	return ev, validate(&ev)
 }
 
-// requiredText is the string value of a required attribute.
-func requiredText(v jsonValue, name string) (string, error) {
+// requiredText is the string value of a required attribute, at sp in raw.
+func requiredText(raw []byte, sp span, name string) (string, error) {
+	v := jsonValue(raw[sp.start:sp.end])
 	switch {
 	case len(v) == 0 || v.isNull():
 		return "", fail(ReasonMissingField, name, "required")
 	case !v.isString():
 		return "", fail(ReasonWrongType, name, "must be a string")
 	}
-	s := v.text()
+	s := text(raw, sp)
 	if s == "" {
 		return "", fail(ReasonMissingField, name, "must not be empty")
 	}
 	return s, nil
 }
 
-// decodeField sets one data field from its value v (empty when absent). The field path is built only for an
-// error: this runs for every field of every event.
-func decodeField(v jsonValue, f field, d *Data) error {
+// decodeField sets one data field from its value at sp in raw (absent when sp is). The field path is built only for
+// an error: this runs for every field of every event.
+func decodeField(raw []byte, sp span, f field, d *Data) error {
+	v := jsonValue(raw[sp.start:sp.end])
 	if len(v) == 0 || (v.isNull() && f.kind != kNullableString) {
 		if f.required {
 			return fail(ReasonMissingField, "data."+f.name, "required")
@@ -233,7 +234,7 @@ func decodeField(v jsonValue, f field, d *Data) error {
 		if !v.isString() {
 			return fail(ReasonWrongType, "data."+f.name, "must be a string")
 		}
-		s := v.text()
+		s := text(raw, sp)
 		if s == "" && f.ident {
 			return fail(ReasonMissingField, "data."+f.name, "must not be empty")
 		}
@@ -274,7 +275,7 @@ func stringArray(v jsonValue) ([]string, bool) {
 		e, _ := s.value() // validated: cannot fail
 		switch el := v[e.start:e.end]; {
 		case el.isString():
-			ss = append(ss, el.text())
+			ss = append(ss, text(v, e))
 		case el.isNull():
 			ss = append(ss, "")
 		default:
@@ -379,13 +380,11 @@ func (n *names[T]) get(name string) (T, bool) {
 	return zero, false
 }
 
-// getBytes is get for a name held in bytes, without copying them into a string (get keeps no reference to it).
-func (n *names[T]) getBytes(name []byte) (T, bool) {
-	return n.get(unsafe.String(unsafe.SliceData(name), len(name)))
-}
-
 // Validate checks the rules that do not depend on JSON shape. Decode calls it; producers call it before sending.
-func Validate(ev Event) error {
+func Validate(ev Event) error { return validate(&ev) }
+
+// validate is Validate without a copy of the event.
+func validate(ev *Event) error {
 	if ev.ID == "" {
 		return fail(ReasonMissingField, "id", "must not be empty")
 	}
@@ -399,7 +398,7 @@ func Validate(ev Event) error {
 	if ev.Time.IsZero() {
 		return fail(ReasonInvalidTime, "time", "required")
 	}
-	d := ev.Data
+	d := &ev.Data
 	for _, f := range typ.fields {
 		if f.required && f.kind == kString && stringField(d, f.name) == "" {
 			return fail(ReasonMissingField, "data."+f.name, "required")
@@ -446,7 +445,7 @@ func setString(d *Data, name, v string) {
 	case "title":
 		d.Title = v
 	case "manager_id":
-		d.ManagerID = &v
+		d.ManagerID = Ptr(v) // a copy of v's header: taking &v would move v to the heap on every call
 	case "deal_id":
 		d.DealID = v
 	case "owner_id":
@@ -472,7 +471,7 @@ func setString(d *Data, name, v string) {
 	}
 }
 
-func stringField(d Data, name string) string {
+func stringField(d *Data, name string) string {
 	switch name {
 	case "user_id":
 		return d.UserID

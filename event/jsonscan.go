@@ -18,8 +18,11 @@ import (
 const maxNestingDepth = 10000
 
 // span locates one JSON value in the document: data[start:end]. A zero span (end == 0) means absent; no value ends
-// at offset 0.
-type span struct{ start, end int }
+// at offset 0. escaped says whether a string token has escapes: one without is its own text, with no second look.
+type span struct {
+	start, end int
+	escaped    bool
+}
 
 func (v span) present() bool { return v.end > 0 }
 
@@ -34,6 +37,8 @@ type scanner struct {
 	// in dataFieldIndex, when data is an object (only its last occurrence's, as with every repeated key): Decode
 	// reads them in the one pass that validates the document.
 	dataFields *[numDataFields]span
+
+	escaped bool // the last string token str read had escapes
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
@@ -59,6 +64,7 @@ func (s *scanner) value() (span, bool) {
 		ok = s.array()
 	case c == '"':
 		ok = s.str()
+		return span{start, s.pos, s.escaped}, ok
 	case c == 't':
 		ok = s.literal("true")
 	case c == 'f':
@@ -68,7 +74,7 @@ func (s *scanner) value() (span, bool) {
 	case c == '-' || ('0' <= c && c <= '9'):
 		ok = s.number()
 	}
-	return span{start, s.pos}, ok
+	return span{start: start, end: s.pos}, ok
 }
 
 // object validates the object at pos and calls member, if not nil, with each member's key (the raw string
@@ -93,7 +99,7 @@ func (s *scanner) object(member func(key, value span)) bool {
 		if !s.str() {
 			return false
 		}
-		key.end = s.pos
+		key.end, key.escaped = s.pos, s.escaped
 		s.skipSpace()
 		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
 			return false
@@ -101,7 +107,7 @@ func (s *scanner) object(member func(key, value span)) bool {
 		s.pos++
 		var v span
 		var ok bool
-		if s.depth == 1 && s.dataFields != nil && jsonValue(s.data[key.start:key.end]).equals("data") {
+		if s.depth == 1 && s.dataFields != nil && text(s.data, key) == "data" {
 			v, ok = s.dataValue()
 		} else {
 			v, ok = s.value()
@@ -138,11 +144,11 @@ func (s *scanner) dataValue() (span, bool) {
 	}
 	start := s.pos
 	ok := s.object(func(key, value span) {
-		if i, ok := dataFieldsByName.getBytes(jsonValue(s.data[key.start:key.end]).unquoted()); ok {
+		if i, ok := dataFieldsByName.get(text(s.data, key)); ok {
 			s.dataFields[i] = value
 		}
 	})
-	return span{start, s.pos}, ok
+	return span{start: start, end: s.pos}, ok
 }
 
 func (s *scanner) array() bool {
@@ -198,6 +204,7 @@ func allPlain(x uint64) bool {
 // str validates the string token at pos: no control characters, only JSON's escapes.
 func (s *scanner) str() bool {
 	d, i := s.data, s.pos+1 // after '"'
+	s.escaped = false
 	for {
 		for i+8 <= len(d) && allPlain(binary.LittleEndian.Uint64(d[i:])) {
 			i += 8
@@ -218,6 +225,7 @@ func (s *scanner) str() bool {
 			return false
 		}
 		i++ // '\\'
+		s.escaped = true
 		if i >= len(d) {
 			s.pos = i
 			return false
@@ -326,6 +334,14 @@ func (v jsonValue) text() string {
 		return ""
 	}
 	return unsafe.String(unsafe.SliceData(u), len(u))
+}
+
+// text is the text of the string token at sp in data (text without looking for escapes when it has none).
+func text(data []byte, sp span) string {
+	if sp.escaped {
+		return jsonValue(data[sp.start:sp.end]).text()
+	}
+	return unsafe.String(unsafe.SliceData(data[sp.start+1:]), sp.end-sp.start-2)
 }
 
 // equals says whether the string token v holds exactly s.
