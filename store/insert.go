@@ -56,8 +56,7 @@ func (s *Store) InsertEvents(ctx context.Context, evs []Stored) error {
 // reused for the next batch. Its zero value is an empty batch.
 type EventBatch struct {
 	source, id, typ                              []string
-	time                                         []time.Time
-	timeMS                                       []int64
+	timeS, timeMS                                []int64 // event time in Unix seconds (the DateTime) and milliseconds
 	userID, managerID, name, email, title        []string
 	dealID, ownerID, previousOwnerID, changedBy  []string
 	stage, previousStage                         []string
@@ -71,6 +70,10 @@ type EventBatch struct {
 	kafkaOffset                                  []int64
 
 	firstSeq uint64 // the ingest_seq of the first row, once sealed; 0 before
+
+	// Buffers for the columns appendColumns fills in as it sends b, reused from batch to batch.
+	ingestedAt []int64
+	seqs       []uint64
 }
 
 // Len is the number of events in b.
@@ -99,7 +102,7 @@ func (b *EventBatch) Add(e event.Event, topic string, partition int, offset int6
 	b.source = append(b.source, e.Source)
 	b.id = append(b.id, e.ID)
 	b.typ = append(b.typ, e.Type)
-	b.time = append(b.time, e.Time.UTC())
+	b.timeS = append(b.timeS, e.Time.Unix())
 	b.timeMS = append(b.timeMS, e.Time.UnixMilli())
 	b.userID = append(b.userID, d.UserID)
 	b.managerID = append(b.managerID, manager)
@@ -145,7 +148,7 @@ func (b *EventBatch) Reset() {
 	}
 	clear(b.subjectUserIDs)
 	b.subjectUserIDs = b.subjectUserIDs[:0]
-	b.time, b.timeMS, b.amount, b.hasAmount = b.time[:0], b.timeMS[:0], b.amount[:0], b.hasAmount[:0]
+	b.timeS, b.timeMS, b.amount, b.hasAmount = b.timeS[:0], b.timeMS[:0], b.amount[:0], b.hasAmount[:0]
 	b.durationMinutes, b.kafkaPartition, b.kafkaOffset = b.durationMinutes[:0], b.kafkaPartition[:0], b.kafkaOffset[:0]
 }
 
@@ -157,7 +160,7 @@ func (b *EventBatch) stringColumns() []*[]string {
 
 // columns are b's columns in the order of insertEvents, up to kafka_offset.
 func (b *EventBatch) columns() []any {
-	return []any{b.source, b.id, b.typ, b.time, b.timeMS, b.userID, b.managerID, b.name, b.email, b.title, b.dealID,
+	return []any{b.source, b.id, b.typ, b.timeS, b.timeMS, b.userID, b.managerID, b.name, b.email, b.title, b.dealID,
 		b.ownerID, b.previousOwnerID, b.changedBy, b.stage, b.previousStage, b.amount, b.hasAmount, b.currency,
 		b.outcome, b.activityID, b.kind, b.actorID, b.subjectUserIDs, b.durationMinutes, b.kafkaTopic,
 		b.kafkaPartition, b.kafkaOffset}
@@ -247,18 +250,18 @@ func (st *EventStream) Close() error {
 // Abort gives up the insert; its rows may or may not be stored.
 func (st *EventStream) Abort() { st.batch.Abort() }
 
-// appendColumns seals b and appends its rows to batch, column by column.
+// appendColumns seals b and appends its rows to batch, column by column. DateTime columns go as Unix seconds
+// ([]int64): unlike []time.Time, whose every element holds a pointer, the collector has nothing to scan in them.
 func appendColumns(batch driver.Batch, b *EventBatch) error {
 	n := b.Len()
-	now := time.Now().UTC()
-	ingestedAt := make([]time.Time, n)
-	seqs := make([]uint64, n)
+	now := time.Now().Unix()
 	b.Seal()
+	b.ingestedAt, b.seqs = b.ingestedAt[:0], b.seqs[:0]
 	for i := range n {
-		ingestedAt[i] = now
-		seqs[i] = b.firstSeq + uint64(i)
+		b.ingestedAt = append(b.ingestedAt, now)
+		b.seqs = append(b.seqs, b.firstSeq+uint64(i))
 	}
-	for i, col := range append(b.columns(), ingestedAt, seqs) {
+	for i, col := range append(b.columns(), b.ingestedAt, b.seqs) {
 		if err := appendColumn(batch.Column(i), col); err != nil {
 			return fmt.Errorf("append column %d of %d events: %w", i+1, n, err)
 		}
