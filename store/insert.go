@@ -45,8 +45,8 @@ func nextSeqs(n int) uint64 {
 // InsertEvents writes one batch. A batch that fails may be retried as a whole: rows are deduplicated by (source, id).
 func (s *Store) InsertEvents(ctx context.Context, evs []Stored) error {
 	var b EventBatch
-	for _, st := range evs {
-		b.Add(st.Event, st.Topic, st.Partition, st.Offset)
+	for i := range evs {
+		b.Add(&evs[i].Event, evs[i].Topic, evs[i].Partition, evs[i].Offset)
 	}
 	return s.InsertBatch(ctx, &b)
 }
@@ -80,8 +80,9 @@ type EventBatch struct {
 func (b *EventBatch) Len() int { return len(b.id) }
 
 // Add appends one event and where it was read from (empty topic, partition and offset 0 when it was not read from
-// Kafka). Columns that do not apply to the event's type get their type's default.
-func (b *EventBatch) Add(e event.Event, topic string, partition int, offset int64) {
+// Kafka). Columns that do not apply to the event's type get their type's default. e is read, not kept: an event is
+// some 600 bytes, too many to copy per row.
+func (b *EventBatch) Add(e *event.Event, topic string, partition int, offset int64) {
 	d := &e.Data
 	var manager string
 	if d.ManagerID != nil {

@@ -14,7 +14,7 @@ func dealsCreated(from, n int) *EventBatch {
 	var b EventBatch
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	for i := from; i < from+n; i++ {
-		b.Add(event.Event{Source: "crm/stream", ID: fmt.Sprint(i), Type: event.DealCreated, Time: t0.Add(time.Duration(i) * time.Minute),
+		b.Add(&event.Event{Source: "crm/stream", ID: fmt.Sprint(i), Type: event.DealCreated, Time: t0.Add(time.Duration(i) * time.Minute),
 			Data: event.Data{DealID: fmt.Sprint("D", i), OwnerID: "U1"}}, "test", 0, int64(i))
 	}
 	return &b

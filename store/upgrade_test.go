@@ -90,7 +90,7 @@ func insertBeforeSeq(t *testing.T, s *Store, evs []event.Event) {
 	}
 	var b EventBatch
 	for i, e := range evs {
-		b.Add(e, "test", 0, int64(i))
+		b.Add(&e, "test", 0, int64(i))
 	}
 	ingestedAt := make([]time.Time, b.Len())
 	for i := range ingestedAt {

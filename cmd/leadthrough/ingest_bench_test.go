@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,14 +28,22 @@ import (
 // The topic holds the simulated 60-manager org (simulate --managers 60 --reps-per-manager 15
 // --deals-per-rep-per-month 30) over LEADTHROUGH_BENCH_DAYS days (default 166: about 1.04M events; 1,440 days is
 // about 10M). Ours is timed from its start to the moment its group has committed every message; the pipe until it
-// exits. LEADTHROUGH_BENCH_INGEST_BIN names another leadthrough binary to measure instead of this package's (an
-// older commit, for a before/after comparison on the same topic).
+// exits. LEADTHROUGH_BENCH_INGEST_BIN names another leadthrough binary to measure instead of this package's;
+// LEADTHROUGH_BENCH_COMPARE_BIN one to measure as well, in the same rounds (an older commit: before and after side
+// by side).
 //
-// Reported: x_pipe, the headline, is the pipe's time over ours (above 1 means ingest is faster); events/s of both;
-// ingest_cpu_s/Mevents and pipe_cpu_s/Mevents, the CPU time of the client processes (kcat and clickhouse-client
-// together) per million events; server_cpu_s/Mevents of each, the CPU time of ClickHouse's query threads
-// (system.events, background merges excluded); ingest_peak_rss_MB, the largest resident memory of the ingest
-// process.
+// The machine's speed drifts by a quarter within minutes (a CPU-bound microbenchmark run back to back does too), so
+// one drain of each says little: LEADTHROUGH_BENCH_ROUNDS rounds (default 3) each drain the topic with the pipe,
+// then with ours (then with the compared binary), and x_pipe is the median of the rounds' ratios. Before every
+// drain the benchmark waits until ClickHouse merges nothing, and it drops its databases only at the end
+// (dropLater).
+//
+// Reported: x_pipe, the headline, is the pipe's time over ours (above 1 means ingest is faster), with the lowest and
+// highest round (x_pipe_min, x_pipe_max); over all rounds: events/s of both; ingest_cpu_s/Mevents and
+// pipe_cpu_s/Mevents, the CPU time of the client processes (kcat and clickhouse-client together) per million
+// events; server_cpu_s/Mevents of each, the CPU time of ClickHouse's query threads (system.events, background
+// merges excluded); ingest_peak_rss_MB, the largest resident memory of the ingest process. The other_ metrics are
+// the compared binary's.
 func BenchmarkIngestVsPipe(b *testing.B) {
 	chAddr := testenv.ClickHouse(b)
 	kcat, err := exec.LookPath("kcat")
@@ -51,12 +60,18 @@ func BenchmarkIngestVsPipe(b *testing.B) {
 			b.Fatalf("LEADTHROUGH_BENCH_DAYS=%q: %v", v, err)
 		}
 	}
-	ctx := context.Background()
+	rounds := 3
+	if v := os.Getenv("LEADTHROUGH_BENCH_ROUNDS"); v != "" {
+		if rounds, err = strconv.Atoi(v); err != nil || rounds < 1 {
+			b.Fatalf("LEADTHROUGH_BENCH_ROUNDS=%q: want a positive number", v)
+		}
+	}
 	bin := buildLeadthrough(b)
 	ingestBin := bin
 	if v := os.Getenv("LEADTHROUGH_BENCH_INGEST_BIN"); v != "" {
-		ingestBin = v // another build of leadthrough, for a before/after comparison in one run
+		ingestBin = v // another build of leadthrough, instead of this package's
 	}
+	otherBin := os.Getenv("LEADTHROUGH_BENCH_COMPARE_BIN") // measured too, in the same rounds
 	brk := startEmbeddedFaultBroker(b, bin, broker.DefaultPartitions)
 	const topic = "bench.ingest"
 	sim := exec.Command(bin, "simulate", "--brokers", brk.Addr(), "--topic", topic, "--managers", "60",
@@ -66,88 +81,152 @@ func BenchmarkIngestVsPipe(b *testing.B) {
 	if out, err := sim.CombinedOutput(); err != nil {
 		b.Fatalf("simulate: %v\n%s", err, out)
 	}
-	ends := topicEnds(b, brk.Addr(), topic)
-	var n int64
-	for _, end := range ends {
-		n += end
+	r := &pipeBench{b: b, chAddr: chAddr, kcat: kcat, client: client, broker: brk.Addr(), topic: topic,
+		ends: topicEnds(b, brk.Addr(), topic), admin: openBenchStore(b, chAddr, "default"),
+		suffix: strconv.FormatInt(time.Now().UnixNano(), 36)}
+	for _, end := range r.ends {
+		r.n += end
 	}
-	chHost, chPort, _ := strings.Cut(chAddr, ":")
-	admin := openBenchStore(b, chAddr, "default")
-	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
 
-	var pipeTime, oursTime time.Duration
-	var pipeCPU, oursCPU, pipeServer, oursServer time.Duration
-	var peakRSS int64
-	for i := range b.N {
-		// The pipe.
-		db := fmt.Sprintf("lt_bench_pipe_%s_%d", suffix, i)
-		exec1(b, admin, "CREATE DATABASE "+db)
-		exec1(b, admin, "CREATE TABLE "+db+".t (v String) ENGINE = MergeTree ORDER BY tuple()")
-		server := serverCPU(b, admin)
-		pipe := exec.Command("bash", "-c", `set -o pipefail; "$1" -C -b "$2" -t "$3" -e -o beginning -q -f '%s\n' | `+
-			`"$4" --host "$5" --port "$6" --database "$7" -q 'INSERT INTO t FORMAT TabSeparated'`,
-			"pipe", kcat, brk.Addr(), topic, client, chHost, chPort, db)
-		start := time.Now()
-		if out, err := pipe.CombinedOutput(); err != nil {
-			b.Fatalf("kcat | clickhouse-client: %v\n%s", err, out)
+	var pipe, ours, other runTotals
+	var ratios, otherRatios []float64
+	for i := range b.N * rounds {
+		p := r.pipe(i)
+		pipe.add(p)
+		o := r.ingest(ingestBin, fmt.Sprintf("ingest_%d", i))
+		ours.add(o)
+		ratios = append(ratios, p.wall.Seconds()/o.wall.Seconds())
+		if otherBin != "" {
+			c := r.ingest(otherBin, fmt.Sprintf("other_%d", i))
+			other.add(c)
+			otherRatios = append(otherRatios, p.wall.Seconds()/c.wall.Seconds())
 		}
-		pipeTime += time.Since(start)
-		pipeServer += serverCPU(b, admin) - server
-		pipeCPU += cpuTime(pipe.ProcessState)
-		if got := count(b, admin, "SELECT count() FROM "+db+".t"); got != n {
-			b.Fatalf("the pipe stored %d rows, want %d", got, n)
-		}
-		exec1(b, admin, "DROP DATABASE "+db)
-
-		// leadthrough ingest.
-		db = fmt.Sprintf("lt_bench_ingest_%s_%d", suffix, i)
-		if err := store.CreateDatabase(ctx, store.Config{Addr: chAddr, Database: db}); err != nil {
-			b.Fatal(err)
-		}
-		migrate := exec.Command(ingestBin, "migrate", "--clickhouse-addr", chAddr, "--clickhouse-database", db, "--log-level", "warn")
-		migrate.Env = childEnv()
-		if out, err := migrate.CombinedOutput(); err != nil {
-			b.Fatalf("migrate: %v\n%s", err, out)
-		}
-		group := "bench-" + db
-		var stderr strings.Builder
-		ingest := exec.Command(ingestBin, "ingest", "--brokers", brk.Addr(), "--topic", topic, "--group", group,
-			"--clickhouse-addr", chAddr, "--clickhouse-database", db, "--listen", faultAddr(b), "--log-level", "warn")
-		ingest.Env, ingest.Stderr = childEnv(), &stderr
-		server = serverCPU(b, admin)
-		start = time.Now()
-		if err := ingest.Start(); err != nil {
-			b.Fatal(err)
-		}
-		for !committedAll(b, brk.Addr(), group, topic, ends) {
-			if ingest.ProcessState != nil {
-				b.Fatalf("ingest exited:\n%s", stderr.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		oursTime += time.Since(start)
-		oursServer += serverCPU(b, admin) - server
-		ingest.Process.Signal(syscall.SIGTERM)
-		if err := ingest.Wait(); err != nil {
-			b.Fatalf("ingest: %v\n%s", err, stderr.String())
-		}
-		oursCPU += cpuTime(ingest.ProcessState)
-		peakRSS = max(peakRSS, ingest.ProcessState.SysUsage().(*syscall.Rusage).Maxrss*1024)
-		if got := count(b, admin, "SELECT count() FROM "+db+".events FINAL"); got != n {
-			b.Fatalf("ingest stored %d distinct events, want %d", got, n)
-		}
-		exec1(b, admin, "DROP DATABASE "+db)
 	}
-	perM := func(d time.Duration) float64 { return d.Seconds() / float64(b.N) / (float64(n) / 1e6) }
-	b.ReportMetric(float64(n), "events")
-	b.ReportMetric(pipeTime.Seconds()/oursTime.Seconds(), "x_pipe")
-	b.ReportMetric(float64(n)*float64(b.N)/oursTime.Seconds(), "ingest_events/s")
-	b.ReportMetric(float64(n)*float64(b.N)/pipeTime.Seconds(), "pipe_events/s")
-	b.ReportMetric(perM(oursCPU), "ingest_cpu_s/Mevents")
-	b.ReportMetric(perM(pipeCPU), "pipe_cpu_s/Mevents")
-	b.ReportMetric(perM(oursServer), "ingest_server_cpu_s/Mevents")
-	b.ReportMetric(perM(pipeServer), "pipe_server_cpu_s/Mevents")
-	b.ReportMetric(float64(peakRSS)/1e6, "ingest_peak_rss_MB")
+	runs, n := float64(b.N*rounds), float64(r.n)
+	perM := func(d time.Duration) float64 { return d.Seconds() / runs / (n / 1e6) }
+	b.ReportMetric(n, "events")
+	b.ReportMetric(median(ratios), "x_pipe")
+	b.ReportMetric(slices.Min(ratios), "x_pipe_min")
+	b.ReportMetric(slices.Max(ratios), "x_pipe_max")
+	b.ReportMetric(n*runs/ours.wall.Seconds(), "ingest_events/s")
+	b.ReportMetric(n*runs/pipe.wall.Seconds(), "pipe_events/s")
+	b.ReportMetric(perM(ours.cpu), "ingest_cpu_s/Mevents")
+	b.ReportMetric(perM(pipe.cpu), "pipe_cpu_s/Mevents")
+	b.ReportMetric(perM(ours.server), "ingest_server_cpu_s/Mevents")
+	b.ReportMetric(perM(pipe.server), "pipe_server_cpu_s/Mevents")
+	b.ReportMetric(float64(ours.peakRSS)/1e6, "ingest_peak_rss_MB")
+	if otherBin != "" {
+		b.ReportMetric(median(otherRatios), "other_x_pipe")
+		b.ReportMetric(n*runs/other.wall.Seconds(), "other_events/s")
+		b.ReportMetric(perM(other.cpu), "other_cpu_s/Mevents")
+		b.ReportMetric(perM(other.server), "other_server_cpu_s/Mevents")
+		b.ReportMetric(float64(other.peakRSS)/1e6, "other_peak_rss_MB")
+	}
+}
+
+// pipeBench is the setting of BenchmarkIngestVsPipe's runs: a topic of n events on the embedded broker, and the
+// ClickHouse they are drained into.
+type pipeBench struct {
+	b                    *testing.B
+	chAddr, kcat, client string
+	broker, topic        string
+	ends                 map[int]int64
+	n                    int64
+	admin                *store.Store
+	suffix               string
+}
+
+// runResult is what one drain of the topic took: wall time, the CPU time of the client processes and of
+// ClickHouse's query threads, and the client's peak resident memory.
+type runResult struct {
+	wall, cpu, server time.Duration
+	peakRSS           int64
+}
+
+type runTotals runResult
+
+func (t *runTotals) add(r runResult) {
+	t.wall += r.wall
+	t.cpu += r.cpu
+	t.server += r.server
+	t.peakRSS = max(t.peakRSS, r.peakRSS)
+}
+
+// pipe drains the topic with kcat into clickhouse-client, into a table of one String column.
+func (r *pipeBench) pipe(i int) runResult {
+	b := r.b
+	db := fmt.Sprintf("lt_bench_pipe_%s_%d", r.suffix, i)
+	exec1(b, r.admin, "CREATE DATABASE "+db)
+	dropLater(b, r.admin, db)
+	exec1(b, r.admin, "CREATE TABLE "+db+".t (v String) ENGINE = MergeTree ORDER BY tuple()")
+	chHost, chPort, _ := strings.Cut(r.chAddr, ":")
+	pipe := exec.Command("bash", "-c", `set -o pipefail; "$1" -C -b "$2" -t "$3" -e -o beginning -q -f '%s\n' | `+
+		`"$4" --host "$5" --port "$6" --database "$7" -q 'INSERT INTO t FORMAT TabSeparated'`,
+		"pipe", r.kcat, r.broker, r.topic, r.client, chHost, chPort, db)
+	settle(b, r.admin)
+	server := serverCPU(b, r.admin)
+	start := time.Now()
+	if out, err := pipe.CombinedOutput(); err != nil {
+		b.Fatalf("kcat | clickhouse-client: %v\n%s", err, out)
+	}
+	res := runResult{wall: time.Since(start), server: serverCPU(b, r.admin) - server, cpu: cpuTime(pipe.ProcessState)}
+	if got := count(b, r.admin, "SELECT count() FROM "+db+".t"); got != r.n {
+		b.Fatalf("the pipe stored %d rows, want %d", got, r.n)
+	}
+	return res
+}
+
+// ingest drains the topic with `bin ingest` into a database of its own, timed from the process's start to the
+// moment its group has committed every message.
+func (r *pipeBench) ingest(bin, name string) runResult {
+	b := r.b
+	db := fmt.Sprintf("lt_bench_%s_%s", r.suffix, name)
+	if err := store.CreateDatabase(context.Background(), store.Config{Addr: r.chAddr, Database: db}); err != nil {
+		b.Fatal(err)
+	}
+	dropLater(b, r.admin, db)
+	migrate := exec.Command(bin, "migrate", "--clickhouse-addr", r.chAddr, "--clickhouse-database", db, "--log-level", "warn")
+	migrate.Env = childEnv()
+	if out, err := migrate.CombinedOutput(); err != nil {
+		b.Fatalf("%s migrate: %v\n%s", bin, err, out)
+	}
+	group := "bench-" + db
+	var stderr strings.Builder
+	ingest := exec.Command(bin, "ingest", "--brokers", r.broker, "--topic", r.topic, "--group", group,
+		"--clickhouse-addr", r.chAddr, "--clickhouse-database", db, "--listen", faultAddr(b), "--log-level", "warn")
+	ingest.Env, ingest.Stderr = childEnv(), &stderr
+	settle(b, r.admin)
+	server := serverCPU(b, r.admin)
+	start := time.Now()
+	if err := ingest.Start(); err != nil {
+		b.Fatal(err)
+	}
+	for !committedAll(b, r.broker, group, r.topic, r.ends) {
+		if ingest.ProcessState != nil {
+			b.Fatalf("%s ingest exited:\n%s", bin, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	res := runResult{wall: time.Since(start), server: serverCPU(b, r.admin) - server}
+	ingest.Process.Signal(syscall.SIGTERM)
+	if err := ingest.Wait(); err != nil {
+		b.Fatalf("%s ingest: %v\n%s", bin, err, stderr.String())
+	}
+	res.cpu = cpuTime(ingest.ProcessState)
+	res.peakRSS = ingest.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024
+	if got := count(b, r.admin, "SELECT count() FROM "+db+".events FINAL"); got != r.n {
+		b.Fatalf("%s ingest stored %d distinct events, want %d", bin, got, r.n)
+	}
+	return res
+}
+
+// median is the middle value of xs (the mean of the two middle ones for an even count).
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func openBenchStore(b *testing.B, addr, db string) *store.Store {
@@ -157,6 +236,25 @@ func openBenchStore(b *testing.B, addr, db string) *store.Store {
 	}
 	b.Cleanup(func() { s.Close() })
 	return s
+}
+
+// dropLater drops db once the benchmark is over, not between its runs. Dropping a database frees thousands of files
+// at once, and for minutes afterwards ext4 skips the freed inodes when it allocates new ones: in a profile of
+// ClickHouse inserting right after such drops, 15% of its time went to that search, which would be charged to the
+// next run.
+func dropLater(b *testing.B, s *store.Store, db string) {
+	b.Cleanup(func() { exec1(b, s, "DROP DATABASE IF EXISTS "+db) })
+}
+
+// settle waits, for up to two minutes, until ClickHouse merges nothing, so that a timed run does not share the
+// machine with the merges of the run before it.
+func settle(b *testing.B, s *store.Store) {
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if count(b, s, "SELECT count() FROM system.merges") == 0 {
+			return
+		}
+	}
+	b.Log("ClickHouse is still merging after two minutes; timing the run anyway")
 }
 
 func exec1(b *testing.B, s *store.Store, sql string) {

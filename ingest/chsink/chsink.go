@@ -42,7 +42,7 @@ type prepared struct {
 func (p prepared) Add(records []ingest.Record) {
 	for i := range records {
 		r := &records[i]
-		p.batch.Add(r.Event, r.Topic, r.Partition, r.Offset)
+		p.batch.Add(&r.Event, r.Topic, r.Partition, r.Offset)
 	}
 }
 
