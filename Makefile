@@ -57,8 +57,9 @@ build:
 
 ## bench: benchmarks (results are recorded in docs/benchmarks.md)
 ## (the first run loads the scale benchmark's simulated orgs, ~23M events, into ClickHouse: about 10 minutes; later
-## runs reuse them; BenchmarkIngestVsPipe simulates ~1M events into an embedded broker of its own and drains them twice,
-## about 1.5 minutes, LEADTHROUGH_BENCH_DAYS=1440 for a 10M backlog). -p 1: benchmarks never share the machine's two
+## runs reuse them; BenchmarkIngestVsPipe simulates ~1M events into an embedded broker of its own and drains them in
+## three rounds of the pipe and ours, about 1.5 minutes; LEADTHROUGH_BENCH_ROUNDS sets the rounds,
+## LEADTHROUGH_BENCH_DAYS=1440 makes a 10M backlog). -p 1: benchmarks never share the machine's two
 ## cores with each other.
 bench: services-up
 	$(TEST_ENV) $(GO) test -p 1 -timeout 90m -run '^$$' -bench . -benchmem ./...
