@@ -7,10 +7,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
 //go:embed migrations/*.sql
@@ -49,8 +52,9 @@ func Migrations() ([]Migration, error) {
 
 // Statements splits the migration into the statements it holds, in order: the native protocol runs one statement
 // per query. A statement ends with a line whose last character is ';'; comment-only chunks are dropped. Every
-// statement of a migration must be safe to run again (IF NOT EXISTS, or an insert into a table that collapses
-// duplicates), because a migration that fails half-way is re-run from its first statement.
+// statement of a migration must be safe to run again (IF NOT EXISTS, an insert into a table that collapses
+// duplicates, or an ALTER TABLE that only adds columns, which Migrate skips once the table has them all), because
+// a migration that fails half-way is re-run from its first statement.
 func (m Migration) Statements() []string {
 	var out []string
 	var cur []string
@@ -140,6 +144,13 @@ func (s *Store) migrateTo(ctx context.Context, log *slog.Logger, last int) ([]Mi
 			return done, err
 		}
 		for i, stmt := range stmts {
+			skip, err := s.columnsAdded(ctx, stmt)
+			if err != nil {
+				return done, fmt.Errorf("migration %04d_%s, statement %d: %w", m.Version, m.Name, i+1, err)
+			}
+			if skip {
+				continue
+			}
 			if err := s.conn.Exec(ctx, stmt); err != nil {
 				return done, fmt.Errorf("migration %04d_%s, statement %d: %w", m.Version, m.Name, i+1, err)
 			}
@@ -174,4 +185,88 @@ func (s *Store) recordMigration(ctx context.Context, m Migration) error {
 		return err
 	}
 	return batch.Send()
+}
+
+var (
+	// addColumnsTo is an ALTER TABLE whose commands all add columns, single-node or cluster form (`db`.`table`
+	// ON CLUSTER `c`); addColumn is one of its commands.
+	addColumnsTo = regexp.MustCompile("(?is)^ALTER\\s+TABLE\\s+((?:`[^`]+`|\\w+)(?:\\.(?:`[^`]+`|\\w+))?)" +
+		"(?:\\s+ON\\s+CLUSTER\\s+(?:`[^`]+`|\\w+))?\\s+(ADD\\s+COLUMN\\b.*)$")
+	addColumn = regexp.MustCompile(`(?is)^\s*ADD\s+COLUMN\s+(\w+)\b`)
+)
+
+// addedColumns returns the database ("" for the current one), table and columns of a statement that only adds
+// columns, and ok false for any other statement.
+func addedColumns(stmt string) (db, table string, columns []string, ok bool) {
+	m := addColumnsTo.FindStringSubmatch(stripComments(stmt))
+	if m == nil {
+		return "", "", nil, false
+	}
+	name := strings.ReplaceAll(m[1], "`", "")
+	if d, t, qualified := strings.Cut(name, "."); qualified {
+		db, table = d, t
+	} else {
+		table = name
+	}
+	// The commands are separated by commas; column types such as Array(String) hold none, defaults may, so a
+	// comma only ends a command outside parentheses and quotes.
+	depth, quoted, start := 0, false, 0
+	commands := []string{}
+	body := m[2]
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case c == '\'' && (i == 0 || body[i-1] != '\\'):
+			quoted = !quoted
+		case quoted:
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == ',' && depth == 0:
+			commands, start = append(commands, body[start:i]), i+1
+		}
+	}
+	for _, c := range append(commands, body[start:]) {
+		col := addColumn.FindStringSubmatch(c)
+		if col == nil {
+			return "", "", nil, false
+		}
+		columns = append(columns, col[1])
+	}
+	return db, table, columns, true
+}
+
+// columnsAdded reports whether stmt only adds columns that the table already has: a migration re-run after such
+// an ALTER succeeded (and a later statement, or recording the migration, failed) skips it instead of failing on
+// the existing column, since ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS. On a cluster the columns are read
+// on the node the store is connected to; ALTER … ON CLUSTER adds them on every node or reports the nodes it failed.
+func (s *Store) columnsAdded(ctx context.Context, stmt string) (bool, error) {
+	db, table, columns, ok := addedColumns(stmt)
+	if !ok {
+		return false, nil
+	}
+	rows, err := s.conn.Query(ctx, `SELECT name FROM system.columns
+		WHERE database = if(@db = '', currentDatabase(), @db) AND table = @table`,
+		clickhouse.Named("db", db), clickhouse.Named("table", table))
+	if err != nil {
+		return false, fmt.Errorf("read the columns of %s: %w", table, err)
+	}
+	defer rows.Close()
+	has := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return false, fmt.Errorf("read the columns of %s: %w", table, err)
+		}
+		has[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("read the columns of %s: %w", table, err)
+	}
+	for _, c := range columns {
+		if !has[c] {
+			return false, nil
+		}
+	}
+	return true, nil
 }
