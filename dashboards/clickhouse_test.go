@@ -58,8 +58,8 @@ func TestEveryClickHouseQueryIsTested(t *testing.T) {
 
 // TestDealsHandedToManagerRunsOnClickHouse runs the panel's SQL, as Grafana's ClickHouse plugin would after
 // expanding its macros, on every ClickHouse engine with the real schema: it must parse on 18.16 and on a current
-// release, and list the owner changes to the selected manager in the time range, deduplicated, with the previous
-// owner's name and the deal's status.
+// release, and list the owner changes to the selected manager in the time range, deduplicated (a later copy of an
+// event replaces an earlier one, whatever its time), with the previous owner's name and the deal's status.
 func TestDealsHandedToManagerRunsOnClickHouse(t *testing.T) {
 	sql := clickhouseSQL(t)[dealsHandedPanel]
 	forEachEngine(t, func(t *testing.T, s *store.Store) {
@@ -87,6 +87,12 @@ func TestDealsHandedToManagerRunsOnClickHouse(t *testing.T) {
 		if err := s.InsertEvents(ctx, evs); err != nil {
 			t.Fatal(err)
 		}
+		// A later copy of D-2's handover, moved to another time: it replaces the first copy.
+		moved := evs[6]
+		moved.Event.Time = at(5)
+		if err := s.InsertEvents(ctx, []store.Stored{moved}); err != nil {
+			t.Fatal(err)
+		}
 
 		g := grafana{from: at(0), to: at(24), managerIDs: []string{"U-1"}}
 		got := query(t, s.Conn(), g.expand(t, sql),
@@ -101,7 +107,7 @@ func TestDealsHandedToManagerRunsOnClickHouse(t *testing.T) {
 					prevName, by, status), nil
 			})
 		want := []string{
-			"12:00 D-2 U-1<-U-10(Rita Rep) by U-1: open",
+			"14:00 D-2 U-1<-U-10(Rita Rep) by U-1: open",
 			"11:00 D-1 U-1<-U-10(Rita Rep) by U-1: won",
 		}
 		compareRows(t, got, want)

@@ -424,40 +424,78 @@ func indicatorHistory() *timeseries.PanelBuilder {
 
 // dealsHandedToManagerSQL lists the deals whose owner was changed to one of the selected managers in the time
 // range, with the previous owner's name and the deal's status now. Such a change is a takeover (DESIGN.md) when the
-// previous owner reported to the manager at that time. It runs on ClickHouse 18.16 and current releases: one JOIN
-// per SELECT, aliased joined subqueries. Unqualified tables are in the data source's default database.
+// previous owner reported to the manager at that time. It reads the deals that changed owner to a selected manager
+// in the range (handed_deals, any copy of the event) and, of all their events, the latest copy of each (the
+// highest ingest_seq of (source, id); FINAL first, because rows stored before migration 7 have a second copy with
+// the same ingest_seq, and FINAL keeps the complete one). It runs on ClickHouse 18.16 and current releases: one
+// JOIN per SELECT, aliased joined subqueries, aggregates aliased apart from the columns they read. Unqualified
+// tables are in the data source's default database.
 const dealsHandedToManagerSQL = `SELECT
     changed_at AS "Changed at",
     deal_id AS "Deal",
-    owner_id AS "New owner",
-    previous_owner_id AS "Previous owner",
+    new_owner AS "New owner",
+    previous_owner AS "Previous owner",
     previous_owner_name AS "Previous owner name",
-    changed_by AS "Changed by",
+    changer AS "Changed by",
     if(status = '', 'open', status) AS "Status now"
 FROM
 (
-    SELECT changed_at, deal_id, owner_id, previous_owner_id, previous_owner_name, changed_by
+    SELECT changed_at, deal_id, new_owner, previous_owner, previous_owner_name, changer
     FROM
     (
-        SELECT time AS changed_at, deal_id, owner_id, previous_owner_id, changed_by
-        FROM events FINAL
-        WHERE type = 'deal.owner_changed'
-          AND owner_id IN (${manager_id:singlequote})
-          AND $__timeFilter(time)
+        SELECT changed_at, deal_id, new_owner, previous_owner, changer
+        FROM
+        (
+            SELECT deal_id,
+                   argMax(type, ingest_seq) AS latest_type,
+                   argMax(time, ingest_seq) AS changed_at,
+                   argMax(owner_id, ingest_seq) AS new_owner,
+                   argMax(previous_owner_id, ingest_seq) AS previous_owner,
+                   argMax(changed_by, ingest_seq) AS changer
+            FROM deal_events FINAL
+            WHERE deal_id IN
+            (
+                SELECT deal_id
+                FROM deal_events
+                WHERE type = 'deal.owner_changed'
+                  AND owner_id IN (${manager_id:singlequote})
+                  AND $__timeFilter(time)
+            )
+            GROUP BY source, id, deal_id
+        ) AS latest
+        WHERE latest_type = 'deal.owner_changed'
+          AND new_owner IN (${manager_id:singlequote})
+          AND $__timeFilter(changed_at)
     ) AS changes
     ANY LEFT JOIN
     (
-        SELECT user_id AS previous_owner_id, argMax(name, time_ms) AS previous_owner_name
-        FROM events FINAL
+        SELECT user_id AS previous_owner, argMax(name, time_ms) AS previous_owner_name
+        FROM user_events FINAL
         WHERE type = 'user.upserted'
         GROUP BY user_id
-    ) AS users USING previous_owner_id
+    ) AS users USING previous_owner
 ) AS handed
 ANY LEFT JOIN
 (
-    SELECT deal_id, argMax(multiIf(type = 'deal.closed', outcome, type = 'deal.deleted', 'deleted', ''), time_ms) AS status
-    FROM events FINAL
-    WHERE type IN ('deal.closed', 'deal.reopened', 'deal.deleted')
+    SELECT deal_id, argMax(multiIf(latest_type = 'deal.closed', latest_outcome, latest_type = 'deal.deleted', 'deleted', ''), at_ms) AS status
+    FROM
+    (
+        SELECT deal_id,
+               argMax(type, ingest_seq) AS latest_type,
+               argMax(outcome, ingest_seq) AS latest_outcome,
+               argMax(time_ms, ingest_seq) AS at_ms
+        FROM deal_events FINAL
+        WHERE deal_id IN
+        (
+            SELECT deal_id
+            FROM deal_events
+            WHERE type = 'deal.owner_changed'
+              AND owner_id IN (${manager_id:singlequote})
+              AND $__timeFilter(time)
+        )
+        GROUP BY source, id, deal_id
+    ) AS latest
+    WHERE latest_type IN ('deal.closed', 'deal.reopened', 'deal.deleted')
     GROUP BY deal_id
 ) AS statuses USING deal_id
 ORDER BY changed_at DESC

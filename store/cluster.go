@@ -185,6 +185,7 @@ var (
 	alterTable   = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+(\w+)\s+(.*)$`)
 	columnChange = regexp.MustCompile(`(?i)^(ADD|DROP|MODIFY|CLEAR|COMMENT)\s+COLUMN\b`)
 	insertSelect = regexp.MustCompile(`(?is)^INSERT\s+INTO\s+\w+\s*\([^)]*\)\s*SELECT\b`)
+	dropTable    = regexp.MustCompile(`(?is)^DROP\s+TABLE\s+IF\s+EXISTS\s+(\w+)\s*$`)
 )
 
 // clusterStatements transforms one statement of the single-node schema into its cluster form on cluster, in
@@ -251,6 +252,14 @@ func clusterStatements(stmt, cluster, db string) ([]string, error) {
 				distributedTable(q, cluster, db, name, shardedTables[name]))
 		}
 		return out, nil
+	}
+	if m := dropTable.FindStringSubmatch(stmt); m != nil {
+		// A view, or a table that is on every node: dropped on every node. A sharded table would also need its
+		// Distributed table dropped; no migration does that.
+		if _, ok := shardedTables[m[1]]; ok {
+			return nil, fmt.Errorf("no cluster form for dropping the sharded table %s", m[1])
+		}
+		return []string{fmt.Sprintf("DROP TABLE IF EXISTS %s ON CLUSTER `%s`", q(m[1]), cluster)}, nil
 	}
 	if insertSelect.MatchString(stmt) {
 		// A backfill: it reads and writes the tables under the names the queries use, Distributed ones included,

@@ -109,7 +109,8 @@ func (s *Store) peakMemory(ctx context.Context, start time.Time) (uint64, error)
 // team_indicators), over the large simulated org at three history lengths: 110 days (~99k deals), 1,100 days
 // (~989k deals) and 2,200 days (~2M deals). Windows end in the middle of the history (mid) and at its end (end).
 // Reported: seconds per op, the peak memory of any one query (system.query_log; chdb has none), and x_baseline, the
-// time over one `SELECT count() FROM events FINAL` on the same data in the same run. The work should follow the
+// time over one CountEvents (the distinct events of the three tables they are stored in) on the same data in the
+// same run. The work should follow the
 // window, not the history: compare days=1100 with days=2200. On ClickHouse 26.9 (chdb, through the test bridge) only
 // the 110-day history runs: loading millions of events through the bridge takes too long.
 func BenchmarkIndicatorsAtScale(b *testing.B) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -80,24 +79,145 @@ func TestMigrateUpgradesAnInstallWithEventsInPlace(t *testing.T) {
 	}
 }
 
+// TestTypedTablesTakeOverFromEventsDuringARollingUpgrade starts from the schema of the release before migration 7
+// (events plus views), stores a third of each history the way that release did, upgrades, then stores a third
+// the new way while a worker of the earlier release keeps writing the last third into events, and redelivers some
+// of the first: the indicators must equal the reference model's, every event must be counted once, and every
+// stored deal handover must carry the columns the earlier views did not copy.
+func TestTypedTablesTakeOverFromEventsDuringARollingUpgrade(t *testing.T) {
+	asOf := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
+	var before, after, legacy, all []event.Event
+	for seed := range uint64(30) {
+		evs := namespace(scenario.Random(seed+1, asOf), seed)
+		for i, e := range evs {
+			switch i % 3 {
+			case 0:
+				before = append(before, e)
+			case 1:
+				after = append(after, e)
+			default:
+				legacy = append(legacy, e)
+			}
+		}
+		all = append(all, evs...)
+	}
+	// The handovers and, of them, those that name the previous owner.
+	distinct, handovers, named := map[[2]string]bool{}, map[[2]string]bool{}, map[[2]string]bool{}
+	for _, e := range all {
+		k := [2]string{e.Source, e.ID}
+		distinct[k] = true
+		if e.Type == event.DealOwnerChanged {
+			handovers[k] = true
+			if e.Data.PreviousOwnerID != "" {
+				named[k] = true
+			}
+		}
+	}
+	if len(named) == 0 {
+		t.Fatal("no deal changes owner: degenerate scenarios")
+	}
+	for _, e := range testenv.ClickHouseEngines(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s := newEngineStoreAt(t, e, 6)
+			insertIntoEvents(t, s, before, true)
+			applied, err := s.Migrate(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(applied) != 1 || applied[0].Version != 7 {
+				t.Fatalf("upgrade applied %v, want migration 7", applied)
+			}
+			insert(t, s, after)
+			insertIntoEvents(t, s, legacy, true)
+			insert(t, s, before[:len(before)/3])
+			n, err := s.CountEvents(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != uint64(len(distinct)) {
+				t.Fatalf("%d events stored, want %d", n, len(distinct))
+			}
+			var stored, withPrevious, withIngestTime uint64
+			if err := s.conn.QueryRow(ctx, `SELECT count(), countIf(previous_owner_id != ''),
+				countIf(ingested_at > toDateTime(0)) FROM deal_events FINAL
+				WHERE type = 'deal.owner_changed'`).Scan(&stored, &withPrevious, &withIngestTime); err != nil {
+				t.Fatal(err)
+			}
+			if stored != uint64(len(handovers)) || withPrevious != uint64(len(named)) || withIngestTime != stored {
+				t.Fatalf("deal_events FINAL has %d handovers, %d naming the previous owner, %d with their ingest time; "+
+					"want %d, %d, all", stored, withPrevious, withIngestTime, len(handovers), len(named))
+			}
+			for _, p := range []indicator.Params{{AsOf: asOf}, {AsOf: asOf.Add(-20 * 24 * time.Hour), Window: 10 * 24 * time.Hour}} {
+				got, err := s.Indicators(ctx, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := indicator.Reference(all, p)
+				if len(want) == 0 {
+					t.Fatal("the reference has no managers: degenerate scenarios")
+				}
+				if diff := compareRows(got, want); diff != "" {
+					t.Fatalf("as of %s: SQL after the upgrade differs from the reference:\n%s", p.AsOf, diff)
+				}
+			}
+		})
+	}
+}
+
+// legacyEventsColumns are the columns of the events table that earlier releases inserted into (before migration
+// 7, which stores each event in its type's table).
+const legacyEventsColumns = `source, id, type, time, time_ms, user_id, manager_id, name, email, title, deal_id, owner_id,
+	previous_owner_id, changed_by, stage, previous_stage, amount, has_amount, currency, outcome, activity_id, kind,
+	actor_id, subject_user_ids, duration_minutes, kafka_topic, kafka_partition, kafka_offset, ingested_at`
+
 // insertBeforeSeq inserts events the way leadthrough did before migration 3 (no ingest_seq column).
 func insertBeforeSeq(t *testing.T, s *Store, evs []event.Event) {
 	t.Helper()
+	insertIntoEvents(t, s, evs, false)
+}
+
+// insertIntoEvents inserts events into the events table the way a release before migration 7 did, with an
+// ingest_seq when withSeq, and Kafka offsets from 0.
+func insertIntoEvents(t *testing.T, s *Store, evs []event.Event, withSeq bool) {
+	t.Helper()
 	ctx := context.Background()
-	batch, err := s.conn.PrepareBatch(ctx, strings.TrimSuffix(insertEvents, ", ingest_seq)")+")")
+	columns := legacyEventsColumns
+	if withSeq {
+		columns += ", ingest_seq"
+	}
+	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO events ("+columns+")")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b EventBatch
+	defer batch.Abort()
+	first := nextSeqs(max(len(evs), 1))
 	for i, e := range evs {
-		b.Add(&e, "test", 0, int64(i))
-	}
-	ingestedAt := make([]time.Time, b.Len())
-	for i := range ingestedAt {
-		ingestedAt[i] = time.Now()
-	}
-	for i, col := range append(b.columns(), ingestedAt) {
-		if err := batch.Column(i).Append(col); err != nil {
+		d := e.Data
+		var manager string
+		if d.ManagerID != nil {
+			manager = *d.ManagerID
+		}
+		var amount, duration float64
+		var hasAmount uint8
+		if d.Amount != nil {
+			amount, hasAmount = *d.Amount, 1
+		}
+		if d.DurationMinutes != nil {
+			duration = *d.DurationMinutes
+		}
+		subjects := d.SubjectUserIDs
+		if subjects == nil {
+			subjects = []string{}
+		}
+		row := []any{e.Source, e.ID, e.Type, e.Time, e.Time.UnixMilli(), d.UserID, manager, d.Name, d.Email, d.Title,
+			d.DealID, d.OwnerID, d.PreviousOwnerID, d.ChangedBy, d.Stage, d.PreviousStage, amount, hasAmount,
+			d.Currency, d.Outcome, d.ActivityID, d.Kind, d.ActorID, subjects, duration, "test", int32(0), int64(i),
+			time.Now()}
+		if withSeq {
+			row = append(row, first+uint64(i))
+		}
+		if err := batch.Append(row...); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -108,12 +108,15 @@ func TestClusterIngestWithTwoWorkersAndAKilledReplica(t *testing.T) {
 	// The killed replica fetched what its peer received meanwhile: both hold the same events.
 	peer := openClusterNode(t, cfg, cl.Nodes[killed-1])
 	back := openClusterNode(t, cfg, cl.Nodes[killed])
-	if err := back.Conn().Exec(ctx, "SYSTEM SYNC REPLICA `"+db+"`.events_local"); err != nil {
-		t.Fatal(err)
+	for _, table := range []string{"deal_events_local", "activities_local", "user_events_local"} {
+		if err := back.Conn().Exec(ctx, "SYSTEM SYNC REPLICA `"+db+"`."+table); err != nil {
+			t.Fatal(err)
+		}
 	}
 	count := func(s *store.Store) uint64 {
 		var n uint64
-		if err := s.Conn().QueryRow(ctx, "SELECT count() FROM events_local FINAL").Scan(&n); err != nil {
+		if err := s.Conn().QueryRow(ctx, "SELECT (SELECT count() FROM deal_events_local FINAL) + "+
+			"(SELECT count() FROM activities_local FINAL) + (SELECT count() FROM user_events_local FINAL)").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n

@@ -340,7 +340,8 @@ func (r *faultRun) waitStored(ctx context.Context, s *faultStream) {
 // checkStoredSet checks that the events stored are exactly the distinct events simulated, each once.
 func (r *faultRun) checkStoredSet(ctx context.Context, s *faultStream) {
 	r.t.Helper()
-	rows, err := r.env.Store.Conn().Query(ctx, "SELECT source, id FROM events FINAL")
+	rows, err := r.env.Store.Conn().Query(ctx, "SELECT source, id FROM deal_events FINAL "+
+		"UNION ALL SELECT source, id FROM activities FINAL UNION ALL SELECT source, id FROM user_events FINAL")
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -214,7 +214,10 @@ func (r *pipeBench) ingest(bin, name string) runResult {
 	}
 	res.cpu = cpuTime(ingest.ProcessState)
 	res.peakRSS = ingest.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024
-	if got := count(b, r.admin, "SELECT count() FROM "+db+".events FINAL"); got != r.n {
+	// Each event once in its type's table (the compare binary of an earlier release writes to events, whose views
+	// copy into the same tables).
+	if got := count(b, r.admin, "SELECT uniqExact(source, id) FROM (SELECT source, id FROM "+db+".deal_events "+
+		"UNION ALL SELECT source, id FROM "+db+".activities UNION ALL SELECT source, id FROM "+db+".user_events) AS copies"); got != r.n {
 		b.Fatalf("%s ingest stored %d distinct events, want %d", bin, got, r.n)
 	}
 	return res

@@ -10,8 +10,9 @@ import (
 	"github.com/leadthrough/leadthrough/store"
 )
 
-// Sink writes ingest batches to the events table. It is an ingest.StreamingSink: a worker streams batches into one
-// insert (store.EventStream) and commits them when it ends.
+// Sink writes ingest batches to ClickHouse, each event into its type's table (store.EventBatch). It is an
+// ingest.StreamingSink: a worker streams batches into one insert per table (store.EventStream) and commits them
+// when they end.
 type Sink struct{ Store *store.Store }
 
 // New returns a Sink writing to s.
