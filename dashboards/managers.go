@@ -425,11 +425,21 @@ func indicatorHistory() *timeseries.PanelBuilder {
 // dealsHandedToManagerSQL lists the deals whose owner was changed to one of the selected managers in the time
 // range, with the previous owner's name and the deal's status now. Such a change is a takeover (DESIGN.md) when the
 // previous owner reported to the manager at that time. It reads the deals that changed owner to a selected manager
-// in the range (handed_deals, any copy of the event) and, of all their events, the latest copy of each (the
+// in the range (handedDealsSQL, any copy of the event) and, of all their events, the latest copy of each (the
 // highest ingest_seq of (source, id); FINAL first, because rows stored before migration 7 have a second copy with
 // the same ingest_seq, and FINAL keeps the complete one). It runs on ClickHouse 18.16 and current releases: one
 // JOIN per SELECT, aliased joined subqueries, aggregates aliased apart from the columns they read. Unqualified
 // tables are in the data source's default database.
+// handedDealsSQL selects the deals that changed owner to a selected manager in the time range (any copy of the
+// event): the deals whose events dealsHandedToManagerSQL reads.
+const handedDealsSQL = `(
+    SELECT deal_id
+    FROM deal_events
+    WHERE type = 'deal.owner_changed'
+      AND owner_id IN (${manager_id:singlequote})
+      AND $__timeFilter(time)
+)`
+
 const dealsHandedToManagerSQL = `SELECT
     changed_at AS "Changed at",
     deal_id AS "Deal",
@@ -453,14 +463,7 @@ FROM
                    argMax(previous_owner_id, ingest_seq) AS previous_owner,
                    argMax(changed_by, ingest_seq) AS changer
             FROM deal_events FINAL
-            WHERE deal_id IN
-            (
-                SELECT deal_id
-                FROM deal_events
-                WHERE type = 'deal.owner_changed'
-                  AND owner_id IN (${manager_id:singlequote})
-                  AND $__timeFilter(time)
-            )
+            WHERE deal_id IN ` + handedDealsSQL + `
             GROUP BY source, id, deal_id
         ) AS latest
         WHERE latest_type = 'deal.owner_changed'
@@ -485,14 +488,7 @@ ANY LEFT JOIN
                argMax(outcome, ingest_seq) AS latest_outcome,
                argMax(time_ms, ingest_seq) AS at_ms
         FROM deal_events FINAL
-        WHERE deal_id IN
-        (
-            SELECT deal_id
-            FROM deal_events
-            WHERE type = 'deal.owner_changed'
-              AND owner_id IN (${manager_id:singlequote})
-              AND $__timeFilter(time)
-        )
+        WHERE deal_id IN ` + handedDealsSQL + `
         GROUP BY source, id, deal_id
     ) AS latest
     WHERE latest_type IN ('deal.closed', 'deal.reopened', 'deal.deleted')

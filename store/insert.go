@@ -277,35 +277,46 @@ func (b *EventBatch) Reset() {
 	}
 }
 
-// InsertBatch writes b, sealing it first (Seal): one insert per table that it has rows for. A batch that fails may
-// be retried as a whole: rows are deduplicated by (source, id). b's rows are not modified.
-func (s *Store) InsertBatch(ctx context.Context, b *EventBatch) error {
+// eachTable seals b (Seal) and calls fn for each table that b has rows for, in the order of tables, with the
+// ingest_seq of that table's first row and the ingestion time of the whole batch (Unix seconds).
+func (b *EventBatch) eachTable(fn func(i int, t tableRows, first uint64, now int64) error) error {
 	if b.Len() == 0 {
 		return nil
 	}
 	b.Seal()
 	now := time.Now().Unix()
 	first := b.firstSeq
-	for _, t := range b.tables() {
+	for i, t := range b.tables() {
 		n := t.common().len()
 		if n == 0 {
 			continue
 		}
-		batch, err := s.conn.PrepareBatch(ctx, t.insert())
-		if err != nil {
-			return fmt.Errorf("prepare insert of %d events into %s: %w", n, t.table(), err)
-		}
-		err = appendColumns(batch, t, first, now)
-		if err == nil {
-			err = batch.Send()
-		}
-		batch.Abort()
-		if err != nil {
-			return fmt.Errorf("insert batch of %d into %s: %w", n, t.table(), err)
+		if err := fn(i, t, first, now); err != nil {
+			return err
 		}
 		first += uint64(n)
 	}
 	return nil
+}
+
+// InsertBatch writes b, sealing it first (Seal): one insert per table that it has rows for. A batch that fails may
+// be retried as a whole: rows are deduplicated by (source, id). b's rows are not modified.
+func (s *Store) InsertBatch(ctx context.Context, b *EventBatch) error {
+	return b.eachTable(func(_ int, t tableRows, first uint64, now int64) error {
+		n := t.common().len()
+		batch, err := s.conn.PrepareBatch(ctx, t.insert())
+		if err != nil {
+			return fmt.Errorf("prepare insert of %d events into %s: %w", n, t.table(), err)
+		}
+		defer batch.Abort()
+		if err := appendColumns(batch, t, first, now); err != nil {
+			return err
+		}
+		if err := batch.Send(); err != nil {
+			return fmt.Errorf("insert batch of %d into %s: %w", n, t.table(), err)
+		}
+		return nil
+	})
 }
 
 // EventStream is one insert per table that takes many batches, each sent as its own block as soon as it is
@@ -319,6 +330,7 @@ type EventStream struct {
 	ctx     context.Context
 	conn    driver.Conn
 	inserts [3]driver.Batch // by EventBatch.tables, nil until used
+	tables  [3]string       // the tables of inserts
 	rows    int
 }
 
@@ -345,31 +357,24 @@ func (st *EventStream) Rows() int { return st.rows }
 // WriteBatch sends b's rows as the next block of each table's insert, sealing b first (EventBatch.Seal). b may be
 // reset and reused once WriteBatch returns.
 func (st *EventStream) WriteBatch(b *EventBatch) error {
-	if b.Len() == 0 {
-		return nil
-	}
-	b.Seal()
-	now := time.Now().Unix()
-	first := b.firstSeq
-	for i, t := range b.tables() {
-		n := t.common().len()
-		if n == 0 {
-			continue
-		}
+	err := b.eachTable(func(i int, t tableRows, first uint64, now int64) error {
 		if st.inserts[i] == nil {
 			batch, err := st.conn.PrepareBatch(st.ctx, t.insert())
 			if err != nil {
 				return fmt.Errorf("prepare insert into %s: %w", t.table(), err)
 			}
-			st.inserts[i] = batch
+			st.inserts[i], st.tables[i] = batch, t.table()
 		}
 		if err := appendColumns(st.inserts[i], t, first, now); err != nil {
 			return err
 		}
 		if err := st.inserts[i].Flush(); err != nil {
-			return fmt.Errorf("send %d events to ClickHouse's %s: %w", n, t.table(), err)
+			return fmt.Errorf("send %d events to ClickHouse's %s: %w", t.common().len(), t.table(), err)
 		}
-		first += uint64(n)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	st.rows += b.Len()
 	return nil
@@ -378,14 +383,13 @@ func (st *EventStream) WriteBatch(b *EventBatch) error {
 // Close ends the inserts: nil means every row written to st is stored. After an error the inserts not yet ended
 // are given up.
 func (st *EventStream) Close() error {
-	var tables EventBatch
-	for i, t := range tables.tables() {
-		if st.inserts[i] == nil {
+	for i, insert := range st.inserts {
+		if insert == nil {
 			continue
 		}
-		if err := st.inserts[i].Send(); err != nil {
+		if err := insert.Send(); err != nil {
 			st.Abort()
-			return fmt.Errorf("insert of %d events (into %s): %w", st.rows, t.table(), err)
+			return fmt.Errorf("insert of %d events (into %s): %w", st.rows, st.tables[i], err)
 		}
 		st.inserts[i] = nil
 	}

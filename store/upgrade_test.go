@@ -62,19 +62,7 @@ func TestMigrateUpgradesAnInstallWithEventsInPlace(t *testing.T) {
 			if n != uint64(len(distinct)) {
 				t.Fatalf("%d events stored, want %d", n, len(distinct))
 			}
-			for _, p := range windows {
-				got, err := s.Indicators(ctx, p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := indicator.Reference(all, p)
-				if len(want) == 0 {
-					t.Fatal("the reference has no managers: degenerate scenarios")
-				}
-				if diff := compareRows(got, want); diff != "" {
-					t.Fatalf("as of %s: SQL after the upgrade differs from the reference:\n%s", p.AsOf, diff)
-				}
-			}
+			matchReferenceAfterUpgrade(t, s, all, windows)
 		})
 	}
 }
@@ -86,6 +74,7 @@ func TestMigrateUpgradesAnInstallWithEventsInPlace(t *testing.T) {
 // stored deal handover must carry the columns the earlier views did not copy.
 func TestTypedTablesTakeOverFromEventsDuringARollingUpgrade(t *testing.T) {
 	asOf := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
+	windows := []indicator.Params{{AsOf: asOf}, {AsOf: asOf.Add(-20 * 24 * time.Hour), Window: 10 * 24 * time.Hour}}
 	var before, after, legacy, all []event.Event
 	for seed := range uint64(30) {
 		evs := namespace(scenario.Random(seed+1, asOf), seed)
@@ -148,20 +137,26 @@ func TestTypedTablesTakeOverFromEventsDuringARollingUpgrade(t *testing.T) {
 				t.Fatalf("deal_events FINAL has %d handovers, %d naming the previous owner, %d with their ingest time; "+
 					"want %d, %d, all", stored, withPrevious, withIngestTime, len(handovers), len(named))
 			}
-			for _, p := range []indicator.Params{{AsOf: asOf}, {AsOf: asOf.Add(-20 * 24 * time.Hour), Window: 10 * 24 * time.Hour}} {
-				got, err := s.Indicators(ctx, p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want := indicator.Reference(all, p)
-				if len(want) == 0 {
-					t.Fatal("the reference has no managers: degenerate scenarios")
-				}
-				if diff := compareRows(got, want); diff != "" {
-					t.Fatalf("as of %s: SQL after the upgrade differs from the reference:\n%s", p.AsOf, diff)
-				}
-			}
+			matchReferenceAfterUpgrade(t, s, all, windows)
 		})
+	}
+}
+
+// matchReferenceAfterUpgrade checks the indicators of each window against the reference model on all.
+func matchReferenceAfterUpgrade(t *testing.T, s *Store, all []event.Event, windows []indicator.Params) {
+	t.Helper()
+	for _, p := range windows {
+		got, err := s.Indicators(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := indicator.Reference(all, p)
+		if len(want) == 0 {
+			t.Fatal("the reference has no managers: degenerate scenarios")
+		}
+		if diff := compareRows(got, want); diff != "" {
+			t.Fatalf("as of %s: SQL after the upgrade differs from the reference:\n%s", p.AsOf, diff)
+		}
 	}
 }
 
