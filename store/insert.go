@@ -335,9 +335,12 @@ type EventStream struct {
 }
 
 // streamBlockRows is the most rows ClickHouse gathers from a stream's blocks before it writes them as parts (its
-// own default, min_insert_block_size_rows, is a million): the server writes while more blocks arrive, so Close does
-// not have to wait for a whole stream's worth of work, and the parts are still far larger than one batch.
-const streamBlockRows = 262144
+// own default, min_insert_block_size_rows, is a million): the server writes while more blocks arrive, so Close only
+// waits for the rows gathered since the last part, and the parts are still larger than a batch's rows for one
+// table. The smaller it is, the less of a drain's work is left for the end, when the worker has nothing else to
+// do: 65,536 drained a backlog 5-10 % faster than 262,144 and cost ClickHouse no more CPU, where 32,768 and
+// 131,072 were slower (docs/benchmarks.md, seventh round).
+const streamBlockRows = 65536
 
 // OpenEventStream starts a stream for WriteBatch. It reports false with a ClickHouse connection over HTTP, whose
 // driver cannot send an insert in several blocks (use InsertBatch per batch there).
