@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -71,8 +72,9 @@ type field struct {
 	kind     fieldKind
 	required bool
 
-	index int  // dataFieldIndex[name], set by init
-	ident bool // identifiers[name], set by init
+	index int        // dataFieldIndex[name], set by init
+	ident bool       // identifiers[name], set by init
+	slot  stringSlot // which of Data's strings a kString field is, set by init; noSlot for the other kinds
 }
 
 // schema lists each type's data fields exactly as in DESIGN.md; required fields first.
@@ -197,7 +199,7 @@ func Decode(raw []byte) (Event, error) {
 			return ev, err
 		}
 	}
-	return ev, validate(&ev)
+	return ev, validateData(&ev, typ)
 }
 
 // requiredText is the string value of a required attribute, at sp in raw.
@@ -238,7 +240,11 @@ func decodeField(raw []byte, sp span, f field, d *Data) error {
 		if s == "" && f.ident {
 			return fail(ReasonMissingField, "data."+f.name, "must not be empty")
 		}
-		setString(d, f.name, s)
+		if f.slot != noSlot {
+			*d.stringAt(f.slot) = s
+		} else { // manager_id, the only kNullableString
+			d.ManagerID = Ptr(s) // a copy of s's header: taking &s would move s to the heap on every call
+		}
 	case kNumber:
 		n, ok := v.float()
 		if !v.isNumber() || !ok {
@@ -345,6 +351,9 @@ func init() {
 		fields := schema[typ]
 		for i := range fields {
 			fields[i].index, fields[i].ident = dataFieldIndex[fields[i].name], identifiers[fields[i].name]
+			if fields[i].kind == kString {
+				fields[i].slot = stringSlotOf(fields[i].name)
+			}
 		}
 		typesByName.add(typ, eventType{name: typ, fields: fields})
 	}
@@ -395,12 +404,18 @@ func validate(ev *Event) error {
 	if !ok {
 		return fail(ReasonUnknownType, "type", "unknown event type %q", ev.Type)
 	}
-	if ev.Time.IsZero() {
+	return validateData(ev, typ)
+}
+
+// validateData is the rest of validate once ID, Source and Type passed and typ is ev's type: what Decode calls,
+// which checked those itself.
+func validateData(ev *Event, typ eventType) error {
+	if ev.Time.IsZero() { // "0001-01-01T00:00:00Z" parses
 		return fail(ReasonInvalidTime, "time", "required")
 	}
 	d := &ev.Data
 	for _, f := range typ.fields {
-		if f.required && f.kind == kString && stringField(d, f.name) == "" {
+		if f.required && f.kind == kString && *d.stringAt(f.slot) == "" {
 			return fail(ReasonMissingField, "data."+f.name, "required")
 		}
 	}
@@ -434,63 +449,101 @@ func validate(ev *Event) error {
 	return nil
 }
 
-func setString(d *Data, name, v string) {
+// stringSlot names one of Data's string fields, so that decoding sets and checks them without comparing field
+// names (a switch on a number, and no function value through which Data would escape to the heap).
+type stringSlot uint8
+
+const (
+	noSlot stringSlot = iota
+	slotUserID
+	slotName
+	slotEmail
+	slotTitle
+	slotDealID
+	slotOwnerID
+	slotPreviousOwnerID
+	slotChangedBy
+	slotStage
+	slotPreviousStage
+	slotCurrency
+	slotOutcome
+	slotActivityID
+	slotKind
+	slotActorID
+)
+
+// stringSlotOf is the slot of the data field name; init panics on a schema entry without one.
+func stringSlotOf(name string) stringSlot {
 	switch name {
 	case "user_id":
-		d.UserID = v
+		return slotUserID
 	case "name":
-		d.Name = v
+		return slotName
 	case "email":
-		d.Email = v
+		return slotEmail
 	case "title":
-		d.Title = v
-	case "manager_id":
-		d.ManagerID = Ptr(v) // a copy of v's header: taking &v would move v to the heap on every call
+		return slotTitle
 	case "deal_id":
-		d.DealID = v
+		return slotDealID
 	case "owner_id":
-		d.OwnerID = v
+		return slotOwnerID
 	case "previous_owner_id":
-		d.PreviousOwnerID = v
+		return slotPreviousOwnerID
 	case "changed_by":
-		d.ChangedBy = v
+		return slotChangedBy
 	case "stage":
-		d.Stage = v
+		return slotStage
 	case "previous_stage":
-		d.PreviousStage = v
+		return slotPreviousStage
 	case "currency":
-		d.Currency = v
+		return slotCurrency
 	case "outcome":
-		d.Outcome = v
+		return slotOutcome
 	case "activity_id":
-		d.ActivityID = v
+		return slotActivityID
 	case "kind":
-		d.Kind = v
+		return slotKind
 	case "actor_id":
-		d.ActorID = v
+		return slotActorID
 	}
+	panic("event: no string field " + name + " in Data")
 }
 
-func stringField(d *Data, name string) string {
-	switch name {
-	case "user_id":
-		return d.UserID
-	case "deal_id":
-		return d.DealID
-	case "owner_id":
-		return d.OwnerID
-	case "stage":
-		return d.Stage
-	case "outcome":
-		return d.Outcome
-	case "activity_id":
-		return d.ActivityID
-	case "kind":
-		return d.Kind
-	case "actor_id":
-		return d.ActorID
+// stringAt is the field of d in slot k.
+func (d *Data) stringAt(k stringSlot) *string {
+	switch k {
+	case slotUserID:
+		return &d.UserID
+	case slotName:
+		return &d.Name
+	case slotEmail:
+		return &d.Email
+	case slotTitle:
+		return &d.Title
+	case slotDealID:
+		return &d.DealID
+	case slotOwnerID:
+		return &d.OwnerID
+	case slotPreviousOwnerID:
+		return &d.PreviousOwnerID
+	case slotChangedBy:
+		return &d.ChangedBy
+	case slotStage:
+		return &d.Stage
+	case slotPreviousStage:
+		return &d.PreviousStage
+	case slotCurrency:
+		return &d.Currency
+	case slotOutcome:
+		return &d.Outcome
+	case slotActivityID:
+		return &d.ActivityID
+	case slotKind:
+		return &d.Kind
+	case slotActorID:
+		return &d.ActorID
 	}
-	return "" // a required string field missing above fails validation, so a new one cannot slip through unchecked
+	panic("event: no string field in slot " + strconv.Itoa(int(k)))
 }
 
 // Encode renders ev as a structured-mode CloudEvents JSON document. It validates first so producers cannot emit what

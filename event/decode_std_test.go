@@ -97,7 +97,7 @@ func decodeFieldStd(data map[string]json.RawMessage, f field, d *Data) error {
 		if s == "" && identifiers[f.name] {
 			return fail(ReasonMissingField, path, "must not be empty")
 		}
-		setString(d, f.name, s)
+		setStringStd(d, f.name, s)
 	case kNumber:
 		var n float64
 		if err := json.Unmarshal(raw, &n); err != nil {
@@ -148,4 +148,42 @@ func strictUnmarshal(raw []byte, v any) error {
 		return errors.New("trailing data after the JSON object")
 	}
 	return nil
+}
+
+// setStringStd is the reference's own map from field names to Data's fields (the decoder's is stringSlot).
+func setStringStd(d *Data, name, v string) {
+	switch name {
+	case "user_id":
+		d.UserID = v
+	case "name":
+		d.Name = v
+	case "email":
+		d.Email = v
+	case "title":
+		d.Title = v
+	case "manager_id":
+		d.ManagerID = Ptr(v) // a copy of v's header: taking &v would move v to the heap on every call
+	case "deal_id":
+		d.DealID = v
+	case "owner_id":
+		d.OwnerID = v
+	case "previous_owner_id":
+		d.PreviousOwnerID = v
+	case "changed_by":
+		d.ChangedBy = v
+	case "stage":
+		d.Stage = v
+	case "previous_stage":
+		d.PreviousStage = v
+	case "currency":
+		d.Currency = v
+	case "outcome":
+		d.Outcome = v
+	case "activity_id":
+		d.ActivityID = v
+	case "kind":
+		d.Kind = v
+	case "actor_id":
+		d.ActorID = v
+	}
 }
