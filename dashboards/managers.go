@@ -422,14 +422,6 @@ func indicatorHistory() *timeseries.PanelBuilder {
 		WithTarget(newClickhouseTimeSeries("A", indicatorHistorySQL))
 }
 
-// dealsHandedToManagerSQL lists the deals whose owner was changed to one of the selected managers in the time
-// range, with the previous owner's name and the deal's status now. Such a change is a takeover (DESIGN.md) when the
-// previous owner reported to the manager at that time. It reads the deals that changed owner to a selected manager
-// in the range (handedDealsSQL, any copy of the event) and, of all their events, the latest copy of each (the
-// highest ingest_seq of (source, id); FINAL first, because rows stored before migration 7 have a second copy with
-// the same ingest_seq, and FINAL keeps the complete one). It runs on ClickHouse 18.16 and current releases: one
-// JOIN per SELECT, aliased joined subqueries, aggregates aliased apart from the columns they read. Unqualified
-// tables are in the data source's default database.
 // handedDealsSQL selects the deals that changed owner to a selected manager in the time range (any copy of the
 // event): the deals whose events dealsHandedToManagerSQL reads.
 const handedDealsSQL = `(
@@ -440,6 +432,30 @@ const handedDealsSQL = `(
       AND $__timeFilter(time)
 )`
 
+// handedLatestSQL is the latest copy of each event of those deals (the highest ingest_seq of (source, id)), with
+// the columns dealsHandedToManagerSQL reads.
+const handedLatestSQL = `(
+    SELECT deal_id,
+           argMax(type, ingest_seq) AS latest_type,
+           argMax(time, ingest_seq) AS changed_at,
+           argMax(time_ms, ingest_seq) AS at_ms,
+           argMax(owner_id, ingest_seq) AS new_owner,
+           argMax(previous_owner_id, ingest_seq) AS previous_owner,
+           argMax(changed_by, ingest_seq) AS changer,
+           argMax(outcome, ingest_seq) AS latest_outcome
+    FROM deal_events FINAL
+    WHERE deal_id IN ` + handedDealsSQL + `
+    GROUP BY source, id, deal_id
+)`
+
+// dealsHandedToManagerSQL lists the deals whose owner was changed to one of the selected managers in the time
+// range, with the previous owner's name and the deal's status now. Such a change is a takeover (DESIGN.md) when the
+// previous owner reported to the manager at that time. It reads the deals that changed owner to a selected manager
+// in the range (handedDealsSQL, any copy of the event) and, of all their events, the latest copy of each
+// (handedLatestSQL: the highest ingest_seq of (source, id); FINAL first, because rows stored before migration 7
+// have a second copy with the same ingest_seq, and FINAL keeps the complete one). It runs on ClickHouse 18.16 and
+// current releases: one JOIN per SELECT, aliased joined subqueries, aggregates aliased apart from the columns they
+// read. Unqualified tables are in the data source's default database.
 const dealsHandedToManagerSQL = `SELECT
     changed_at AS "Changed at",
     deal_id AS "Deal",
@@ -454,18 +470,7 @@ FROM
     FROM
     (
         SELECT changed_at, deal_id, new_owner, previous_owner, changer
-        FROM
-        (
-            SELECT deal_id,
-                   argMax(type, ingest_seq) AS latest_type,
-                   argMax(time, ingest_seq) AS changed_at,
-                   argMax(owner_id, ingest_seq) AS new_owner,
-                   argMax(previous_owner_id, ingest_seq) AS previous_owner,
-                   argMax(changed_by, ingest_seq) AS changer
-            FROM deal_events FINAL
-            WHERE deal_id IN ` + handedDealsSQL + `
-            GROUP BY source, id, deal_id
-        ) AS latest
+        FROM ` + handedLatestSQL + ` AS latest
         WHERE latest_type = 'deal.owner_changed'
           AND new_owner IN (${manager_id:singlequote})
           AND $__timeFilter(changed_at)
@@ -481,16 +486,7 @@ FROM
 ANY LEFT JOIN
 (
     SELECT deal_id, argMax(multiIf(latest_type = 'deal.closed', latest_outcome, latest_type = 'deal.deleted', 'deleted', ''), at_ms) AS status
-    FROM
-    (
-        SELECT deal_id,
-               argMax(type, ingest_seq) AS latest_type,
-               argMax(outcome, ingest_seq) AS latest_outcome,
-               argMax(time_ms, ingest_seq) AS at_ms
-        FROM deal_events FINAL
-        WHERE deal_id IN ` + handedDealsSQL + `
-        GROUP BY source, id, deal_id
-    ) AS latest
+    FROM ` + handedLatestSQL + ` AS latest
     WHERE latest_type IN ('deal.closed', 'deal.reopened', 'deal.deleted')
     GROUP BY deal_id
 ) AS statuses USING deal_id
